@@ -1,0 +1,383 @@
+/* rcgc/rcgc.h: the whole collector API of librcgc.
+ *
+ * rcgc gives C programs CPython 3.11's memory model: every object carries a reference
+ * count, and a generational cycle collector frees the reference cycles that counting
+ * alone cannot. Weak references follow CPython 3.14.7's rules, finalizers follow PEP 442.
+ *
+ * Threading model. A heap belongs to one mutator thread at a time: the host serialises
+ * every call on a heap and on its objects, as CPython's GIL does. Calls that take no heap
+ * and no object (rcgc_version, rcgc_strerror, rcgc_set_panic_hook) are safe from any
+ * thread. Different heaps are independent and may be used from different threads at the
+ * same time; objects of one heap must never reference objects of another.
+ *
+ * Re-entrancy. User code runs inside the library in these callbacks: a type's traverse,
+ * clear, finalize, legacy_del and dealloc; weak-reference callbacks; gc callbacks; event
+ * hooks; walk visitors. What each may do:
+ *  - traverse: only call visit on its children; no other rcgc call.
+ *  - clear, dealloc: decref (and so free) objects, untrack; no collection runs inside.
+ *  - finalize, legacy_del, weak-reference callbacks, gc callbacks: anything, including
+ *    allocation, decref, weak references and rcgc_collect (refused with 0 while a
+ *    collection runs).
+ *  - event hooks and walk visitors: read-only calls (type_of, refcount, is_tracked, ...)
+ *    and incref of the object they are given; no allocation, decref or collection.
+ *
+ * Ownership vocabulary (Jansson's): a *new reference* must be released by the caller
+ * with rcgc_decref; a *borrowed* reference is valid only while its owner holds it.
+ *
+ * Errors: calls that can fail return an int, 0 or a negative RCGC_E* code (see
+ * rcgc_strerror); constructors return NULL. On error nothing changed. */
+#ifndef RCGC_RCGC_H
+#define RCGC_RCGC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h> /* ssize_t */
+
+#include <rcgc/export.h>
+#include <rcgc/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ---- */
+
+#define RCGC_EINVAL (-1) /* bad argument (a generation outside 0..2, a NULL heap) */
+#define RCGC_ENOMEM (-2) /* the heap's allocator returned NULL */
+#define RCGC_ENOENT (-3) /* not found (remove_* of something never added) */
+#define RCGC_EBUSY (-4)  /* not allowed while a collection runs */
+
+/* Returns: a static English description of an RCGC_E* code ("unknown error" otherwise).
+ * Thread safety: any thread. */
+RCGC_API const char *rcgc_strerror(int code);
+
+/* Returns: the library's version string ("0.1.0") and RCGC_VERSION_HEX of the library
+ * that is linked, to compare with the header's. Thread safety: any thread. */
+RCGC_API const char *rcgc_version(void);
+RCGC_API unsigned rcgc_version_hex(void);
+
+/* ---- types ---- */
+
+typedef struct rcgc_heap rcgc_heap;
+
+typedef int (*rcgc_visit_fn)(void *obj, void *arg);
+typedef void (*rcgc_weakref_cb)(void *ref, void *arg);
+
+/* A type: static, filled in by the user, never changed while objects of it live. */
+typedef struct rcgc_type {
+    const char *name; /* census key; shown in debug output and by the inspector */
+    size_t size;      /* payload bytes for rcgc_new */
+    /* Calls visit(child, arg) for every strong reference to an rcgc object that self
+     * holds (NULL children skipped) and returns the first non-zero result of visit, or
+     * 0. NULL: objects of this type hold no visible references and are never tracked. */
+    int (*traverse)(void *self, rcgc_visit_fn visit, void *arg);
+    /* Drops the references that can form cycles (tp_clear). Called with a strong
+     * reference held by the collector; may be called on an object more than once. */
+    void (*clear)(void *self);
+    /* PEP 442 finalizer: runs at most once per object of a tracked type, at every death
+     * of an object of an untracked type; may resurrect by storing a new reference. */
+    void (*finalize)(void *self);
+    /* Legacy finalizer (tp_del): an unreachable cycle holding such an object is
+     * uncollectable and goes, with everything it reaches, to the garbage list. */
+    void (*legacy_del)(void *self);
+    /* Drops the object's remaining references and releases non-rcgc resources; the
+     * library frees the memory afterwards. The object is untracked already. */
+    void (*dealloc)(void *self);
+} rcgc_type;
+
+/* The object header, placed right before the payload that rcgc_new returns. 16 bytes.
+ * Do not touch its fields: use the functions below. */
+typedef struct rcgc_head {
+    uintptr_t rcgc__info; /* do not touch: type record and state bits */
+    uint32_t rcgc__refcnt; /* do not touch: reference count */
+    uint32_t rcgc__slot;   /* do not touch: position in the collector's lists */
+} rcgc_head;
+
+/* A reference count that reaches this value saturates: the object becomes immortal
+ * (never freed) instead of overflowing. */
+#define RCGC_REFCNT_IMMORTAL UINT32_MAX
+
+/* ---- heaps ---- */
+
+/* Allocator hooks (for fault injection and accounting). Each gets the ctx given here.
+ * malloc may return NULL: the library then fails the call that needed the memory and
+ * leaves the heap consistent. Memory is always returned to free with its size. */
+typedef struct rcgc_allocator {
+    void *(*malloc)(size_t size, void *ctx);
+    void *(*realloc)(void *ptr, size_t old_size, size_t new_size, void *ctx);
+    void (*free)(void *ptr, size_t size, void *ctx);
+    void *ctx;
+} rcgc_allocator;
+
+/* Called on a detected broken invariant or misuse (a decref of a dead object, a
+ * refcount too small for the references the heap holds, a bad generation in debug
+ * builds). The library recovers and continues when the hook returns. */
+typedef void (*rcgc_panic_fn)(rcgc_heap *h, const char *message, void *arg);
+
+typedef struct rcgc_heap_options {
+    const char *name;                /* copied; NULL: "heap" */
+    const rcgc_allocator *allocator; /* copied; NULL: malloc/realloc/free */
+    bool set_threshold;              /* use threshold[] instead of (700, 10, 10) */
+    size_t threshold[3];
+    bool ignore_environment; /* do not read RCGC_DEBUG / RCGC_THRESHOLD */
+    rcgc_panic_fn panic;     /* NULL: print the message to stderr and abort() */
+    void *panic_arg;
+} rcgc_heap_options;
+
+/* Creates a heap. RCGC_DEBUG (comma list of stats,collectable,uncollectable,saveall,leak)
+ * and RCGC_THRESHOLD (t0,t1,t2) are read from the environment unless
+ * opts->ignore_environment; RCGC_THRESHOLD is ignored when opts->set_threshold.
+ * Returns: a new heap, or NULL when memory runs out.
+ * Thread safety: any thread; the calling thread owns the new heap. */
+RCGC_API rcgc_heap *rcgc_heap_new(const char *name);
+RCGC_API rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts);
+
+/* Runs a final full collection (no gc callbacks, as CPython's shutdown collection),
+ * prints "rcgc: N uncollectable objects at shutdown" to stderr when the garbage list
+ * holds N > 0 objects and SAVEALL is off (with DEBUG_UNCOLLECTABLE, the objects as
+ * <Type 0x...>), prints a summary of objects still alive otherwise, and releases all
+ * memory, including objects still referenced (their dealloc is not called).
+ * NULL is a no-op. Thread safety: owner thread; not from inside a callback. */
+RCGC_API void rcgc_heap_free(rcgc_heap *h);
+
+/* Returns: the heap's name (borrowed, lives as long as the heap). */
+RCGC_API const char *rcgc_heap_name(const rcgc_heap *h);
+
+/* ---- objects ---- */
+
+/* rcgc_new(h, type): a new object of type->size zeroed payload bytes; refcount 1,
+ * tracked iff type->traverse != NULL. rcgc_new_var(h, type, size): the same with a
+ * payload of size bytes (size >= type->size, else NULL). Both record the caller's
+ * file:line as the allocation site. May run an automatic collection first.
+ * Returns: a new reference, or NULL when memory runs out or an argument is bad.
+ * Thread safety: owner thread. */
+#define rcgc_new(h, type) rcgc__new((h), (type), __FILE__, __LINE__)
+#define rcgc_new_var(h, type, size) rcgc__new_var((h), (type), (size), __FILE__, __LINE__)
+RCGC_API RCGC_NODISCARD void *rcgc__new(rcgc_heap *h, const rcgc_type *type,
+                                        const char *file, int line);
+RCGC_API RCGC_NODISCARD void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type,
+                                            size_t size, const char *file, int line);
+
+/* Slow path of rcgc_decref: the count drops to zero, or was zero already (misuse,
+ * reported through the panic hook). */
+RCGC_API void rcgc__decref_slow(void *obj);
+
+static inline rcgc_head *rcgc__head(const void *obj)
+{
+    return (rcgc_head *)(uintptr_t)obj - 1;
+}
+
+/* Adds one reference. Saturates at RCGC_REFCNT_IMMORTAL.
+ * Thread safety: owner thread. */
+static inline void rcgc_incref(void *obj)
+{
+    rcgc_head *hd = rcgc__head(obj);
+    uint32_t r = hd->rcgc__refcnt + 1u;
+    if (RCGC_LIKELY(r != 0))
+        hd->rcgc__refcnt = r;
+}
+
+/* Drops one reference; at zero the object dies (finalize, weak references, legacy_del,
+ * dealloc, free). Deep chains are freed iteratively (the trashcan).
+ * Ownership: steals the reference. Thread safety: owner thread. */
+static inline void rcgc_decref(void *obj)
+{
+    rcgc_head *hd = rcgc__head(obj);
+    uint32_t r = hd->rcgc__refcnt;
+    if (RCGC_UNLIKELY(r <= 1u))
+        rcgc__decref_slow(obj);
+    else if (RCGC_LIKELY(r != RCGC_REFCNT_IMMORTAL))
+        hd->rcgc__refcnt = r - 1u;
+}
+
+/* NULL-safe variants. */
+static inline void rcgc_xincref(void *obj)
+{
+    if (obj)
+        rcgc_incref(obj);
+}
+static inline void rcgc_xdecref(void *obj)
+{
+    if (obj)
+        rcgc_decref(obj);
+}
+
+/* Returns: the reference count (sys.getrefcount without its +1). */
+static inline size_t rcgc_refcount(const void *obj)
+{
+    return rcgc__head(obj)->rcgc__refcnt;
+}
+
+/* Start and stop tracking an object of a type with traverse (no-op otherwise, and when
+ * already in that state). An untracked object is invisible to the collector.
+ * Thread safety: owner thread. */
+RCGC_API void rcgc_track(void *obj);
+RCGC_API void rcgc_untrack(void *obj);
+RCGC_API bool rcgc_is_tracked(const void *obj);
+/* Returns: whether the PEP 442 finalizer of this object has run (tracked types only). */
+RCGC_API bool rcgc_is_finalized(const void *obj);
+/* Returns: the object's type (borrowed) / heap. */
+RCGC_API const rcgc_type *rcgc_type_of(const void *obj);
+RCGC_API rcgc_heap *rcgc_heap_of(const void *obj);
+/* Returns: the allocation site recorded by rcgc_new (file borrowed from the caller's
+ * string literal; "<rcgc>" for the library's own objects). */
+RCGC_API const char *rcgc_site_file(const void *obj);
+RCGC_API int rcgc_site_line(const void *obj);
+
+/* ---- collection ---- */
+
+#define RCGC_DEBUG_STATS 1
+#define RCGC_DEBUG_COLLECTABLE 2
+#define RCGC_DEBUG_UNCOLLECTABLE 4
+#define RCGC_DEBUG_SAVEALL 32
+#define RCGC_DEBUG_LEAK (RCGC_DEBUG_COLLECTABLE | RCGC_DEBUG_UNCOLLECTABLE | RCGC_DEBUG_SAVEALL)
+
+/* Collects generation g and all younger ones (gc.collect(g)), also when automatic
+ * collection is disabled.
+ * Returns: the unreachable objects found (collected + uncollectable; resurrected ones
+ * excluded); 0 when a collection already runs (nested calls are refused).
+ * Errors: RCGC_EINVAL (-1) for g outside 0..2; RCGC_ENOMEM when the collector's working
+ * memory could not be had (nothing was freed, the heap is consistent).
+ * Thread safety: owner thread; from finalizers and callbacks it returns 0. */
+RCGC_API ssize_t rcgc_collect(rcgc_heap *h, int generation);
+
+/* count[0] = container allocations minus frees since the last collection (never below
+ * 0); count[n+1] = collections of generation n since the last collection of n+1. */
+RCGC_API void rcgc_get_count(const rcgc_heap *h, size_t count[3]);
+/* Automatic collection runs at a container allocation when count0 > t0, the collector
+ * is enabled and t0 != 0. Defaults (700, 10, 10). */
+RCGC_API void rcgc_set_threshold(rcgc_heap *h, size_t t0, size_t t1, size_t t2);
+RCGC_API void rcgc_get_threshold(const rcgc_heap *h, size_t t[3]);
+RCGC_API void rcgc_enable(rcgc_heap *h);
+RCGC_API void rcgc_disable(rcgc_heap *h);
+RCGC_API bool rcgc_is_enabled(const rcgc_heap *h);
+
+typedef struct {
+    size_t collections, collected, uncollectable;
+    uint64_t pause_total_ns, pause_max_ns;
+} rcgc_gen_stats;
+/* Cumulative statistics, indexed by the generation that was collected. */
+RCGC_API void rcgc_get_stats(const rcgc_heap *h, rcgc_gen_stats out[3]);
+
+RCGC_API void rcgc_set_debug(rcgc_heap *h, unsigned flags);
+RCGC_API unsigned rcgc_get_debug(const rcgc_heap *h);
+
+/* ---- the garbage list (gc.garbage); it holds a strong reference to each entry ---- */
+
+RCGC_API size_t rcgc_garbage_count(const rcgc_heap *h);
+/* Returns: entry i (borrowed), or NULL when i is out of range. */
+RCGC_API void *rcgc_garbage_get(rcgc_heap *h, size_t i);
+/* Removes the first entry that is obj and drops the list's reference.
+ * Returns: 0, or RCGC_ENOENT when obj is not in the list. */
+RCGC_API int rcgc_garbage_remove(rcgc_heap *h, void *obj);
+/* Empties the list, dropping its references (which may free objects). */
+RCGC_API void rcgc_garbage_clear(rcgc_heap *h);
+
+/* ---- walks: visitors get borrowed objects; a non-zero result stops the walk ---- */
+
+/* Visits the tracked objects of generation 0..2, or of all three for -1 (never the
+ * frozen ones, never the objects of a collection in progress).
+ * Returns: 0, the visitor's non-zero result, or RCGC_EINVAL for a bad generation. */
+RCGC_API int rcgc_get_objects(rcgc_heap *h, int generation, rcgc_visit_fn fn, void *arg);
+/* Visits each tracked object (generations 0..2) whose traverse visits target, once. */
+RCGC_API int rcgc_get_referrers(rcgc_heap *h, const void *target, rcgc_visit_fn fn,
+                                void *arg);
+/* Visits what obj's traverse visits (nothing for a type without traverse). */
+RCGC_API int rcgc_get_referents(void *obj, rcgc_visit_fn fn, void *arg);
+
+/* ---- freezing (gc.freeze): frozen objects are never scanned nor changed ---- */
+
+RCGC_API void rcgc_freeze(rcgc_heap *h);
+RCGC_API void rcgc_unfreeze(rcgc_heap *h);
+RCGC_API size_t rcgc_get_freeze_count(const rcgc_heap *h);
+
+/* ---- callbacks and event hooks ---- */
+
+#define RCGC_PHASE_START 0
+#define RCGC_PHASE_STOP 1
+typedef struct {
+    int generation;
+    size_t collected, uncollectable;
+    uint64_t duration_ns;
+} rcgc_collect_info;
+typedef void (*rcgc_callback_fn)(rcgc_heap *h, int phase, const rcgc_collect_info *info,
+                                 void *arg);
+
+typedef enum {
+    RCGC_EVENT_COLLECT_START,
+    RCGC_EVENT_COLLECTABLE,
+    RCGC_EVENT_UNCOLLECTABLE,
+    RCGC_EVENT_COLLECT_DONE
+} rcgc_event_kind;
+typedef struct {
+    rcgc_event_kind kind;
+    int generation;
+    size_t count[3];                   /* START: objects in each generation */
+    const void *object;                /* COLLECTABLE / UNCOLLECTABLE (borrowed) */
+    const rcgc_type *type;             /* COLLECTABLE / UNCOLLECTABLE */
+    size_t unreachable, uncollectable; /* DONE */
+    uint64_t duration_ns;              /* DONE */
+} rcgc_event;
+typedef void (*rcgc_event_fn)(rcgc_heap *h, const rcgc_event *ev, void *arg);
+
+/* gc.callbacks: fn(h, RCGC_PHASE_START/STOP, info, arg) around every collection except
+ * the final one of rcgc_heap_free, in registration order. The same pair may be added
+ * twice and is then called twice.
+ * Returns: 0, RCGC_ENOMEM, or RCGC_EINVAL for a NULL fn. remove_*: 0 (the oldest
+ * matching registration is removed), or RCGC_ENOENT. */
+RCGC_API int rcgc_add_callback(rcgc_heap *h, rcgc_callback_fn fn, void *arg);
+RCGC_API int rcgc_remove_callback(rcgc_heap *h, rcgc_callback_fn fn, void *arg);
+/* Event hooks get START and DONE of every collection, and one COLLECTABLE (resp.
+ * UNCOLLECTABLE) event per object when DEBUG_COLLECTABLE (resp. DEBUG_UNCOLLECTABLE)
+ * is set: what the debug flags print, as data. Same return values as callbacks. */
+RCGC_API int rcgc_add_event_hook(rcgc_heap *h, rcgc_event_fn fn, void *arg);
+RCGC_API int rcgc_remove_event_hook(rcgc_heap *h, rcgc_event_fn fn, void *arg);
+
+/* ---- weak references ---- */
+
+/* A new weak reference to target (an object of heap h): itself an rcgc object of the
+ * built-in type named "weakref", tracked. When target dies, the reference is cleared and
+ * then cb(ref, arg) runs, unless the reference itself is dead or garbage; the callbacks
+ * of one target run newest first. cb may be NULL.
+ * Returns: a new reference, or NULL when memory runs out or target is NULL.
+ * Ownership: target is not referenced strongly; arg is borrowed: the caller keeps it
+ * valid while the weak reference may still call cb. */
+RCGC_API RCGC_NODISCARD void *rcgc_weakref_new(rcgc_heap *h, void *target, rcgc_weakref_cb cb,
+                                               void *arg);
+/* Returns: a new reference to the target, or NULL once it is cleared. */
+RCGC_API void *rcgc_weakref_get(void *ref);
+/* Returns: whether obj is a weak reference made by rcgc_weakref_new. */
+RCGC_API bool rcgc_is_weakref(const void *obj);
+/* Returns: how many live weak references point at obj. */
+RCGC_API size_t rcgc_weakref_count(const void *obj);
+
+/* ---- census ---- */
+
+typedef struct {
+    const rcgc_type *type;
+    const char *name;
+    size_t count, bytes; /* live objects of the type and their payload+header bytes */
+    bool tracked;        /* the type has traverse */
+} rcgc_census_entry;
+typedef int (*rcgc_census_fn)(const rcgc_census_entry *e, void *arg);
+/* One entry per type that ever had an object in this heap, in O(types).
+ * Returns: 0, the visitor's non-zero result, or RCGC_EINVAL. */
+RCGC_API int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg);
+
+/* ---- panic hook for code without a heap (decref of a dead object) ---- */
+
+/* Sets the process-wide fallback panic hook used when the heap has none; NULL restores
+ * the default (message to stderr, then abort()). Thread safety: any thread. */
+RCGC_API void rcgc_set_panic_hook(rcgc_panic_fn fn, void *arg);
+
+/* Checks every invariant of the heap (lists, slots, flags, counters, refcounts against
+ * the references the heap holds) and reports violations through the panic hook.
+ * Returns: the number of violations found. Thread safety: owner thread. */
+RCGC_API size_t rcgc__heap_check(rcgc_heap *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_RCGC_H */

@@ -1,0 +1,149 @@
+/* check.c: rcgc__heap_check, the heap invariant checker (see internal.h for the list).
+ *
+ * Called by the tests after every operation and, in RCGC_DEBUG_INVARIANTS builds, by the
+ * collector before and after each collection. It reads everything and changes nothing;
+ * each violation goes to the panic hook. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    rcgc_heap *h;
+    size_t errors;
+    uint32_t *refs[RCGC__NLISTS]; /* references from tracked objects, per list slot */
+} checker;
+
+#define FAIL(c, ...)                                                                         \
+    do {                                                                                     \
+        (c)->errors++;                                                                       \
+        rcgc__panic((c)->h, __VA_ARGS__);                                                    \
+    } while (0)
+
+static int visit_count(void *child, void *arg)
+{
+    checker *c = arg;
+    if (child == NULL)
+        return 0;
+    unsigned list = rcgc__list_of(child);
+    if (list == RCGC__L_NONE || c->refs[list] == NULL)
+        return 0;
+    uint32_t slot = rcgc__head(child)->rcgc__slot;
+    if (slot < c->h->lists[list].len && c->h->lists[list].items[slot] == child)
+        c->refs[list][slot]++;
+    return 0;
+}
+
+static void check_lists(checker *c, bool in_collection)
+{
+    rcgc_heap *h = c->h;
+    size_t listed = 0;
+    for (unsigned id = 0; id < RCGC__NLISTS; id++) {
+        rcgc__olist *l = &h->lists[id];
+        uint32_t holes = 0;
+        if (l->len > l->cap)
+            FAIL(c, "list %u: len %u > cap %u", id, l->len, l->cap);
+        for (uint32_t i = 0; i < l->len; i++) {
+            void *obj = l->items[i];
+            if (obj == NULL) {
+                holes++;
+                continue;
+            }
+            listed++;
+            rcgc_head *hd = rcgc__head(obj);
+            if (rcgc__list_of(obj) != id || hd->rcgc__slot != i)
+                FAIL(c, "<%s %p>: header says list %u slot %u, found in list %u slot %u",
+                     rcgc__type(obj)->name, obj, rcgc__list_of(obj), hd->rcgc__slot, id, i);
+            if (rcgc__is_tracked_list(id) && !rcgc__is_container_type(rcgc__type(obj)))
+                FAIL(c, "<%s %p>: a type without traverse in tracked list %u",
+                     rcgc__type(obj)->name, obj, id);
+            if (hd->rcgc__refcnt == 0)
+                FAIL(c, "<%s %p>: listed with refcount 0", rcgc__type(obj)->name, obj);
+            if (!in_collection && (rcgc__flags(obj) & RCGC__F_COLLECTING))
+                FAIL(c, "<%s %p>: COLLECTING outside a collection", rcgc__type(obj)->name,
+                     obj);
+            if (rcgc__site_of(obj)->heap != h)
+                FAIL(c, "<%s %p>: belongs to another heap", rcgc__type(obj)->name, obj);
+            if ((rcgc__flags(obj) & RCGC__F_WEAKREFS) && rcgc__wtab_get(h, obj) == NULL)
+                FAIL(c, "<%s %p>: HAS_WEAKREFS without a table entry", rcgc__type(obj)->name,
+                     obj);
+        }
+        if (holes != l->holes)
+            FAIL(c, "list %u: %u holes counted, %u recorded", id, holes, l->holes);
+        if (holes > 0 && l->pins == 0)
+            FAIL(c, "list %u: holes in an unpinned list", id);
+    }
+    if (!in_collection && (h->lists[RCGC__L_WORK].len || h->lists[RCGC__L_LEGACY].len))
+        FAIL(c, "working lists not empty outside a collection");
+    if (listed + h->unlisted + h->trash_len != h->nobjects && h->dealloc_depth == 0)
+        FAIL(c, "%zu objects listed, %zu unlisted, %zu live", listed, h->unlisted,
+             h->nobjects);
+}
+
+static void check_census(checker *c)
+{
+    rcgc_heap *h = c->h;
+    size_t live = 0;
+    for (size_t i = 0; i < h->ntypes; i++)
+        live += h->types[i]->live;
+    if (live != h->nobjects)
+        FAIL(c, "census counts %zu objects, heap %zu", live, h->nobjects);
+    size_t site_live = 0;
+    for (size_t i = 0; i < h->sites_cap; i++)
+        if (h->sites[i] != NULL)
+            site_live += h->sites[i]->live;
+    if (site_live != h->nobjects)
+        FAIL(c, "sites count %zu objects, heap %zu", site_live, h->nobjects);
+}
+
+/* Every refcount must cover the references tracked objects hold (CPython's "refcount
+ * is too small" check, over the whole heap). */
+static void check_refcounts(checker *c)
+{
+    rcgc_heap *h = c->h;
+    bool ok = true;
+    for (unsigned id = 0; id < RCGC__NLISTS && ok; id++) {
+        size_t n = h->lists[id].len;
+        if (n == 0)
+            continue;
+        /* libc, not the heap's allocator: checking must not shift fault injection. */
+        c->refs[id] = calloc(n, sizeof(uint32_t));
+        if (c->refs[id] == NULL)
+            ok = false;
+    }
+    if (ok) {
+        for (unsigned id = 0; id <= RCGC__L_LEGACY; id++) {
+            rcgc__olist *l = &h->lists[id];
+            for (uint32_t i = 0; i < l->len; i++)
+                if (l->items[i] != NULL)
+                    rcgc__type(l->items[i])->traverse(l->items[i], visit_count, c);
+        }
+        for (unsigned id = 0; id < RCGC__NLISTS; id++) {
+            rcgc__olist *l = &h->lists[id];
+            for (uint32_t i = 0; i < l->len; i++) {
+                void *obj = l->items[i];
+                if (obj != NULL && c->refs[id][i] > rcgc__head(obj)->rcgc__refcnt)
+                    FAIL(c,
+                         "refcount is too small\nobject address  : %p\n"
+                         "object refcount : %u\nobject type name: %s\n"
+                         "references from tracked objects: %u",
+                         obj, (unsigned)rcgc__head(obj)->rcgc__refcnt, rcgc__type(obj)->name,
+                         c->refs[id][i]);
+            }
+        }
+    }
+    for (unsigned id = 0; id < RCGC__NLISTS; id++)
+        free(c->refs[id]);
+}
+
+size_t rcgc__heap_check(rcgc_heap *h)
+{
+    if (h == NULL)
+        return 0;
+    checker c = {.h = h};
+    bool in_collection = h->collecting != 0;
+    check_lists(&c, in_collection);
+    check_census(&c);
+    if (!in_collection)
+        check_refcounts(&c);
+    return c.errors;
+}

@@ -1,0 +1,472 @@
+/* collect.c: the phases of a collection and the automatic trigger.
+ *
+ * The algorithm is CPython 3.11's gc_collect_main; weak references follow 3.14.7 (a
+ * second clearing pass before clear). Read it top-down from collect_main. The working
+ * set is the WORK object list: after gather() it holds every object of the collected
+ * generations; after deduce() only the unreachable ones, the reachable having moved to
+ * the next older generation ("old"). From the first user callback on, WORK and LEGACY
+ * are pinned: a finalizer that frees one of their objects leaves a NULL hole.
+ *
+ * Memory: everything a collection needs is reserved before the first change, except the
+ * LEGACY list and the garbage list; running out there either bails out before user code
+ * ran (every candidate survives) or leaves an object out of the garbage list (it is
+ * found again by the next collection). */
+#include "internal.h"
+
+#define L(h, id) (&(h)->lists[(id)])
+
+#define RING 128u /* children in flight: prefetched, processed RING visits later */
+
+typedef struct {
+    rcgc_heap *h;
+    void *bad;     /* an object whose refcount is smaller than its internal references */
+    int err;       /* RCGC_ENOMEM when a move failed */
+    unsigned dest; /* visit_reachable's destination list */
+    unsigned head, fill;
+    rcgc_head *ring[RING];
+} pass;
+
+/* ---- deduce_unreachable ---- */
+
+/* The two hot visits touch a random child header per edge. They are pipelined: the
+ * child's header is prefetched and the work on it done RING edges later, which hides
+ * most of the cache miss (the graphs this collector is for do not fit in cache). */
+
+static inline void decref_one(pass *p, rcgc_head *hd)
+{
+    if (hd->rcgc__info & RCGC__F_COLLECTING) {
+        if (RCGC_UNLIKELY(hd->rcgc__slot == 0))
+            p->bad = hd + 1;
+        else
+            hd->rcgc__slot--;
+    }
+}
+
+static inline void reach_one(pass *p, rcgc_head *hd)
+{
+    if (hd->rcgc__info & RCGC__F_COLLECTING) {
+        hd->rcgc__info &= ~(uintptr_t)RCGC__F_COLLECTING;
+        rcgc__olist_push_reserved(p->h, p->dest, hd + 1);
+    }
+}
+
+/* Queues hd; returns the header that leaves the ring, or NULL while it fills. */
+static inline rcgc_head *ring_push(pass *p, rcgc_head *hd)
+{
+    __builtin_prefetch(hd, 1, 3);
+    if (p->fill < RING) {
+        p->ring[(p->head + p->fill++) % RING] = hd;
+        return NULL;
+    }
+    rcgc_head *out = p->ring[p->head];
+    p->ring[p->head] = hd;
+    p->head = (p->head + 1) % RING;
+    return out;
+}
+
+/* visit for subtract_refs: one internal reference fewer from outside. */
+static int visit_decref(void *child, void *arg)
+{
+    if (child == NULL)
+        return 0;
+    rcgc_head *out = ring_push(arg, rcgc__head(child));
+    if (out != NULL)
+        decref_one(arg, out);
+    return 0;
+}
+
+/* visit for move_unreachable: a candidate reached from a survivor survives. */
+static int visit_reachable(void *child, void *arg)
+{
+    if (child == NULL)
+        return 0;
+    rcgc_head *out = ring_push(arg, rcgc__head(child));
+    if (out != NULL)
+        reach_one(arg, out);
+    return 0;
+}
+
+/* Finishes the edges still in the ring. */
+static void ring_drain(pass *p, void (*fn)(pass *, rcgc_head *))
+{
+    while (p->fill > 0) {
+        fn(p, p->ring[p->head]);
+        p->head = (p->head + 1) % RING;
+        p->fill--;
+    }
+}
+
+static void report_bad_refcount(rcgc_heap *h, void *obj)
+{
+    rcgc__panic(h,
+                "refcount is too small\n"
+                "object address  : %p\n"
+                "object refcount : %u\n"
+                "object type     : %p\n"
+                "object type name: %s",
+                obj, (unsigned)rcgc__head(obj)->rcgc__refcnt, (const void *)rcgc__type(obj),
+                rcgc__type(obj)->name);
+}
+
+/* Partitions WORK. Pre: WORK holds the candidates (holes allowed), `old` has room for
+ * all of them. Post: the candidates referenced from outside WORK, and all they reach,
+ * are in `old` with COLLECTING clear; WORK holds the rest, compacted, COLLECTING set.
+ * Returns the number of survivors, or -1 when a refcount was found too small (reported;
+ * WORK is then untouched apart from COLLECTING bits and gc_refs in the slots). */
+static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
+{
+    rcgc__olist *work = L(h, RCGC__L_WORK);
+    void **items = work->items;
+    uint32_t n = work->len;
+    /* update_refs: gc_refs = refcount, kept in the slot. */
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = items[i];
+        if (obj == NULL)
+            continue;
+        rcgc_head *hd = rcgc__head(obj);
+        hd->rcgc__info = (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK |
+                         RCGC__F_COLLECTING;
+        hd->rcgc__slot = hd->rcgc__refcnt;
+    }
+    /* subtract_refs: gc_refs = references from outside the set. */
+    pass p = {.h = h, .dest = old};
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = items[i];
+        if (obj != NULL)
+            rcgc__type(obj)->traverse(obj, visit_decref, &p);
+    }
+    ring_drain(&p, decref_one);
+    if (p.bad != NULL) {
+        report_bad_refcount(h, p.bad);
+        return -1;
+    }
+    /* move_unreachable: roots, then everything they reach, breadth first. */
+    rcgc__olist *ol = L(h, old);
+    uint32_t start = ol->len;
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = items[i];
+        if (obj == NULL || rcgc__head(obj)->rcgc__slot == 0)
+            continue;
+        rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+        rcgc__olist_push_reserved(h, old, obj);
+    }
+    for (uint32_t j = start;;) {
+        for (; j < ol->len; j++) {
+            void *obj = ol->items[j];
+            rcgc__type(obj)->traverse(obj, visit_reachable, &p);
+        }
+        if (p.fill == 0)
+            break;
+        ring_drain(&p, reach_one); /* may push more survivors to scan */
+    }
+    /* What is still COLLECTING is unreachable: compact it in WORK. */
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        void *obj = items[i];
+        if (obj == NULL || !(rcgc__flags(obj) & RCGC__F_COLLECTING))
+            continue;
+        items[k] = obj;
+        rcgc__head(obj)->rcgc__slot = k;
+        k++;
+    }
+    work->len = k;
+    work->holes = 0;
+    return (ssize_t)(ol->len - start);
+}
+
+/* Every remaining candidate (WORK and LEGACY) survives into `old`. */
+static void survive_all(rcgc_heap *h, unsigned old)
+{
+    static const unsigned from[] = {RCGC__L_WORK, RCGC__L_LEGACY};
+    for (size_t f = 0; f < 2; f++) {
+        rcgc__olist *l = L(h, from[f]);
+        for (uint32_t i = 0; i < l->len; i++) {
+            void *obj = l->items[i];
+            if (obj == NULL)
+                continue;
+            rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+            rcgc__olist_push_reserved(h, old, obj);
+        }
+        l->len = 0;
+        l->holes = 0;
+    }
+}
+
+/* ---- gathering the generations ---- */
+
+/* Moves generations 0..gen into WORK and reserves room in `old` for all of them.
+ * Returns 0, or RCGC_ENOMEM with nothing changed. */
+static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3])
+{
+    size_t n = 0;
+    for (int i = 0; i <= gen; i++)
+        n += rcgc__olist_size(L(h, i));
+    rcgc__olist *g = L(h, (unsigned)gen);
+    rcgc__olist *work = L(h, RCGC__L_WORK);
+    if (rcgc__olist_reserve(h, g, n - rcgc__olist_size(g)) != 0)
+        return RCGC_ENOMEM;
+    if (gen < 2 ? rcgc__olist_reserve(h, L(h, old), n) != 0
+                : rcgc__olist_reserve(h, work, n) != 0)
+        return RCGC_ENOMEM;
+    for (int i = 0; i < 3; i++)
+        before[i] = rcgc__olist_size(L(h, i));
+    /* The collected generation's array becomes WORK; younger ones are appended. */
+    rcgc__olist tmp = *work;
+    *work = *g;
+    *g = tmp;
+    for (int i = 0; i < gen; i++) {
+        rcgc__olist *y = L(h, i);
+        if (y->len == 0)
+            continue;
+        memcpy(work->items + work->len, y->items, y->len * sizeof(void *));
+        work->len += y->len;
+        y->len = 0;
+    }
+    return 0;
+}
+
+/* ---- legacy finalizers ---- */
+
+static int visit_move_legacy(void *child, void *arg)
+{
+    pass *p = arg;
+    if (child == NULL || !(rcgc__flags(child) & RCGC__F_COLLECTING))
+        return 0;
+    if (rcgc__move(p->h, child, RCGC__L_LEGACY) != 0) {
+        p->err = RCGC_ENOMEM;
+        return 0;
+    }
+    rcgc__clear_flag(child, RCGC__F_COLLECTING);
+    return 0;
+}
+
+/* Moves the unreachable objects with legacy_del, and all they reach, to LEGACY.
+ * Returns 0 or RCGC_ENOMEM (some objects may have moved already). */
+static int move_legacy_finalizers(rcgc_heap *h)
+{
+    rcgc__olist *work = L(h, RCGC__L_WORK);
+    for (uint32_t i = work->len; i-- > 0;) {
+        void *obj = work->items[i];
+        if (rcgc__type(obj)->legacy_del == NULL)
+            continue;
+        if (rcgc__move(h, obj, RCGC__L_LEGACY) != 0)
+            return RCGC_ENOMEM;
+        rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+    }
+    pass p = {.h = h, .dest = RCGC__L_LEGACY};
+    rcgc__olist *legacy = L(h, RCGC__L_LEGACY);
+    for (uint32_t j = 0; j < legacy->len && p.err == 0; j++) {
+        void *obj = legacy->items[j];
+        rcgc__type(obj)->traverse(obj, visit_move_legacy, &p);
+    }
+    return p.err;
+}
+
+/* ---- events ---- */
+
+static void emit_objects(rcgc_heap *h, unsigned list, rcgc_event_kind kind, int gen)
+{
+    rcgc__olist *l = L(h, list);
+    for (uint32_t i = 0; i < l->len; i++) {
+        void *obj = l->items[i];
+        if (obj == NULL)
+            continue;
+        rcgc_event ev = {.kind = kind, .generation = gen, .object = obj};
+        ev.type = rcgc__type(obj);
+        rcgc__emit(h, &ev);
+    }
+}
+
+/* ---- the collection ---- */
+
+/* gc_collect_main. Pre: h->collecting set. Returns unreachable objects found. */
+static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
+{
+    uint64_t t0 = rcgc__now_ns();
+    unsigned old = gen < 2 ? (unsigned)gen + 1u : 2u;
+    size_t before[3];
+#ifdef RCGC_DEBUG_INVARIANTS
+    rcgc__heap_check(h);
+#endif
+    if (gather(h, gen, old, before) != 0)
+        return RCGC_ENOMEM;
+    rcgc_event start = {.kind = RCGC_EVENT_COLLECT_START, .generation = gen};
+    memcpy(start.count, before, sizeof before);
+    rcgc__emit(h, &start);
+
+    if (gen + 1 < 3)
+        h->count[gen + 1]++;
+    for (int i = 0; i <= gen; i++)
+        h->count[i] = 0;
+
+    ssize_t survivors = deduce_unreachable(h, old);
+    if (survivors < 0) {
+        survive_all(h, old);
+        survivors = 0;
+    }
+    if (gen == 1) {
+        h->long_lived_pending += (size_t)survivors;
+    } else if (gen == 2) {
+        h->long_lived_pending = 0;
+        h->long_lived_total = rcgc__olist_size(L(h, 2));
+    }
+
+    if (move_legacy_finalizers(h) != 0)
+        survive_all(h, old); /* out of memory before any user code ran: nothing freed */
+
+    rcgc__olist *work = L(h, RCGC__L_WORK);
+    rcgc__olist *legacy = L(h, RCGC__L_LEGACY);
+    if (h->debug & RCGC_DEBUG_COLLECTABLE)
+        emit_objects(h, RCGC__L_WORK, RCGC_EVENT_COLLECTABLE, gen);
+
+    /* From here on user code runs: objects may die under our feet. */
+    rcgc__olist_pin(work);
+    rcgc__olist_pin(legacy);
+    size_t m = 0;
+
+    /* handle_weakrefs: clear every weak reference to or of trash, then call the
+     * callbacks of the cleared ones that are not trash themselves. */
+    void *to_call = NULL;
+    for (uint32_t i = 0; i < work->len; i++)
+        if (work->items[i] != NULL)
+            rcgc__weakrefs_clear_for_collect(h, work->items[i], &to_call);
+    m += rcgc__weakrefs_run_callbacks(h, to_call);
+
+    /* finalize_garbage: every PEP 442 finalizer, once per object, before any clear. */
+    for (uint32_t i = 0; i < work->len; i++) {
+        void *obj = work->items[i];
+        if (obj == NULL)
+            continue;
+        const rcgc_type *t = rcgc__type(obj);
+        if (t->finalize == NULL || (rcgc__flags(obj) & RCGC__F_FINALIZED))
+            continue;
+        rcgc__set_flag(obj, RCGC__F_FINALIZED);
+        rcgc_incref(obj);
+        t->finalize(obj);
+        rcgc_decref(obj);
+    }
+
+    /* handle_resurrected_objects: the analysis again, on current refcounts. */
+    if (deduce_unreachable(h, old) < 0) {
+        rcgc__olist_compact(work);
+        survive_all(h, old);
+    }
+    /* 3.14.7: weak references that finalizers made to the remaining trash are cleared
+     * without callbacks before anything is cleared. */
+    for (uint32_t i = 0; i < work->len; i++)
+        if (work->items[i] != NULL)
+            rcgc__weakrefs_clear_for_collect(h, work->items[i], NULL);
+    m += rcgc__olist_size(work);
+
+    /* delete_garbage: break the cycles; what survives its clear goes to `old`. */
+    for (uint32_t i = 0; i < work->len; i++) {
+        void *obj = work->items[i];
+        if (obj == NULL)
+            continue;
+        if (h->debug & RCGC_DEBUG_SAVEALL) {
+            if (rcgc__grow(h, (void **)&h->garbage, &h->garbage_cap, h->garbage_len + 1,
+                           sizeof(void *)) == 0) {
+                rcgc_incref(obj);
+                h->garbage[h->garbage_len++] = obj;
+            }
+        } else if (rcgc__type(obj)->clear != NULL) {
+            rcgc_incref(obj);
+            rcgc__type(obj)->clear(obj);
+            rcgc_decref(obj);
+        }
+        if (work->items[i] == obj) {
+            rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+            rcgc__olist_remove(h, obj);
+            rcgc__olist_push_reserved(h, old, obj);
+        }
+    }
+
+    /* The uncollectable: reported, then kept alive by the garbage list in `old`. */
+    size_t n = rcgc__olist_size(legacy);
+    if (h->debug & RCGC_DEBUG_UNCOLLECTABLE)
+        emit_objects(h, RCGC__L_LEGACY, RCGC_EVENT_UNCOLLECTABLE, gen);
+    for (uint32_t i = 0; i < legacy->len; i++) {
+        void *obj = legacy->items[i];
+        if (obj == NULL)
+            continue;
+        if ((rcgc__type(obj)->legacy_del != NULL || (h->debug & RCGC_DEBUG_SAVEALL)) &&
+            rcgc__grow(h, (void **)&h->garbage, &h->garbage_cap, h->garbage_len + 1,
+                       sizeof(void *)) == 0) {
+            rcgc_incref(obj);
+            h->garbage[h->garbage_len++] = obj;
+        }
+        if (legacy->items[i] == obj) {
+            rcgc__olist_remove(h, obj);
+            rcgc__olist_push_reserved(h, old, obj);
+        }
+    }
+    rcgc__olist_unpin(legacy);
+    rcgc__olist_unpin(work);
+
+    uint64_t d = rcgc__now_ns() - t0;
+    rcgc_gen_stats *st = &h->stats[gen];
+    st->collections++;
+    st->collected += m;
+    st->uncollectable += n;
+    st->pause_total_ns += d;
+    if (d > st->pause_max_ns)
+        st->pause_max_ns = d;
+    info->collected = m;
+    info->uncollectable = n;
+    info->duration_ns = d;
+    rcgc_event done = {.kind = RCGC_EVENT_COLLECT_DONE, .generation = gen};
+    done.unreachable = n + m;
+    done.uncollectable = n;
+    done.duration_ns = d;
+    rcgc__emit(h, &done);
+#ifdef RCGC_DEBUG_INVARIANTS
+    rcgc__heap_check(h);
+#endif
+    return (ssize_t)(n + m);
+}
+
+ssize_t rcgc__collect(rcgc_heap *h, int generation, bool quiet)
+{
+    if (h->collecting || h->walking)
+        return 0;
+    h->collecting = 1;
+    rcgc_collect_info info = {.generation = generation};
+    if (!quiet)
+        rcgc__run_callbacks(h, RCGC_PHASE_START, &info);
+    ssize_t r = collect_main(h, generation, &info);
+    if (!quiet)
+        rcgc__run_callbacks(h, RCGC_PHASE_STOP, &info);
+    h->collecting = 0;
+    return r;
+}
+
+ssize_t rcgc_collect(rcgc_heap *h, int generation)
+{
+    if (h == NULL || generation < 0 || generation > 2)
+        return RCGC_EINVAL;
+    return rcgc__collect(h, generation, false);
+}
+
+void rcgc__collect_automatic(rcgc_heap *h)
+{
+#ifdef RCGC_GC_STRESS
+    bool due = true;
+#else
+    bool due = h->count[0] > h->threshold[0];
+#endif
+    if (!due || !h->enabled || h->threshold[0] == 0 || h->collecting || h->walking)
+        return;
+    /* gc_collect_generations: the oldest generation over its threshold; a full
+     * collection only when the long-lived pending objects reach a quarter of the
+     * survivors of the last full collection. */
+    int gen = 0;
+    for (int i = 2; i >= 0; i--) {
+        if (h->count[i] > h->threshold[i]) {
+            if (i == 2 && h->long_lived_pending < h->long_lived_total / 4)
+                continue;
+            gen = i;
+            break;
+        }
+    }
+    (void)rcgc__collect(h, gen, false);
+}

@@ -1,0 +1,261 @@
+/* internal.h: the collector's private state. Never installed.
+ *
+ * Read this first. Every object lives in exactly one *object list* (a dense array of
+ * payload pointers): one of the three generations, the permanent (frozen) generation,
+ * the untracked list, or one of a collection's working lists. The header records which
+ * list (3 bits) and the index in it (slot), so unlinking is O(1). A collection scans
+ * these arrays sequentially; nothing is linked through the objects themselves.
+ *
+ * Invariants (checked by rcgc__heap_check):
+ *  - a listed object's header names its list and its slot: list->items[slot] == obj;
+ *  - generation, frozen, work and legacy lists hold only objects of types with
+ *    traverse (containers); the untracked list holds the rest and untracked containers;
+ *  - outside a collection, COLLECTING is clear everywhere, the work and legacy lists are
+ *    empty, and every listed object has refcount >= 1;
+ *  - a list that is pinned (being walked while user code may run) holds NULL holes
+ *    instead of moving entries; holes are compacted when the last pin goes;
+ *  - HAS_WEAKREFS is set iff the weakref table has an entry for the object, and every
+ *    weak reference in that entry's chain points back at the object;
+ *  - a site's and a type record's live counters equal the objects allocated there and
+ *    not yet freed.
+ */
+#ifndef RCGC_INTERNAL_H
+#define RCGC_INTERNAL_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stdio.h>
+#include <string.h>
+
+#include <rcgc/rcgc.h>
+
+/* ---- object state bits, in the low byte of rcgc_head.rcgc__info ---- */
+
+#define RCGC__LIST_MASK 7u        /* which object list holds the object */
+#define RCGC__F_FINALIZED 8u      /* finalize has run (containers only) */
+#define RCGC__F_WEAKREFS 16u      /* the weakref table has a chain for it */
+#define RCGC__F_COLLECTING 32u    /* in the set being collected; slot = gc_refs */
+#define RCGC__F_VARSIZE 64u       /* allocated by rcgc_new_var: size stored before */
+#define RCGC__F_SPARE 128u        /* unused */
+#define RCGC__INFO_FLAGS 0xFFu
+#define RCGC__SITE_ALIGN 256u     /* site records are aligned so the byte is free */
+
+enum {
+    RCGC__L_GEN0 = 0,      /* youngest generation */
+    RCGC__L_GEN1 = 1,      /* middle generation */
+    RCGC__L_GEN2 = 2,      /* oldest generation */
+    RCGC__L_PERM = 3,      /* frozen: never scanned */
+    RCGC__L_WORK = 4,      /* a collection's candidates (unreachable after deduce) */
+    RCGC__L_LEGACY = 5,    /* a collection's uncollectable set (legacy finalizers) */
+    RCGC__L_UNTRACKED = 6, /* live objects the collector does not scan */
+    RCGC__L_NONE = 7,      /* dying, or unlisted after memory ran out */
+    RCGC__NLISTS = 7
+};
+
+/* An object list: a dense array of payload pointers. */
+typedef struct rcgc__olist {
+    void **items;
+    uint32_t len, cap;
+    uint32_t pins;  /* > 0: removals leave NULL holes */
+    uint32_t holes; /* NULL entries below len */
+} rcgc__olist;
+
+/* Per heap and type: the census counters. */
+typedef struct rcgc__typerec {
+    const rcgc_type *type;
+    size_t live, bytes;
+    size_t peak;
+} rcgc__typerec;
+
+/* Per heap, type and allocation site (file:line); every header points at one. */
+typedef struct rcgc__site {
+    const rcgc_type *type;
+    rcgc_heap *heap;
+    rcgc__typerec *tr;
+    const char *file;
+    int line;
+    size_t live, bytes;
+    void *raw; /* the unaligned block to free */
+} rcgc__site;
+
+/* A (function, argument) registration. */
+typedef struct rcgc__hook {
+    void (*fn)(void);
+    void *arg;
+} rcgc__hook;
+
+typedef struct rcgc__hooks {
+    rcgc__hook *items;
+    size_t len, cap;
+    unsigned running; /* > 0: removals leave fn == NULL holes */
+    size_t holes;
+} rcgc__hooks;
+
+/* The heap. One mutator thread at a time. */
+struct rcgc_heap {
+    char *name;
+    rcgc_allocator alloc;
+    rcgc_panic_fn panic;
+    void *panic_arg;
+
+    rcgc__olist lists[RCGC__NLISTS];
+    size_t count[3];     /* CPython's generation counts */
+    size_t threshold[3]; /* CPython's thresholds */
+    size_t long_lived_total, long_lived_pending;
+    bool enabled;
+    unsigned debug;
+    int collecting; /* a collection runs: nested ones are refused */
+    int walking;    /* a walk's visitor runs: collections are refused */
+    rcgc_gen_stats stats[3];
+
+    /* the trashcan: deaths deferred to bound the C stack */
+    unsigned dealloc_depth;
+    void **trash;
+    size_t trash_len, trash_cap;
+
+    /* registry of types and sites */
+    rcgc__typerec **types;
+    size_t ntypes, types_cap;
+    rcgc__site **sites; /* open addressing on (type, file, line) */
+    size_t sites_cap, nsites;
+    rcgc__site *site_cache[64]; /* direct-mapped cache in front of sites */
+
+    /* weak references: target -> newest weak reference */
+    struct rcgc__wtab {
+        void **keys;
+        void **vals;
+        size_t cap, len;
+    } wtab;
+
+    /* the garbage list: strong references */
+    void **garbage;
+    size_t garbage_len, garbage_cap;
+
+    rcgc__hooks callbacks, event_hooks;
+
+    size_t nobjects; /* live objects, listed or not */
+    size_t unlisted; /* live objects in RCGC__L_NONE outside death (after ENOMEM) */
+};
+
+/* ---- header access ---- */
+
+static inline rcgc__site *rcgc__site_of(const void *obj)
+{
+    return (rcgc__site *)(rcgc__head(obj)->rcgc__info & ~(uintptr_t)RCGC__INFO_FLAGS);
+}
+static inline unsigned rcgc__flags(const void *obj)
+{
+    return (unsigned)(rcgc__head(obj)->rcgc__info & RCGC__INFO_FLAGS);
+}
+static inline void rcgc__set_flag(void *obj, unsigned f)
+{
+    rcgc__head(obj)->rcgc__info |= f;
+}
+static inline void rcgc__clear_flag(void *obj, unsigned f)
+{
+    rcgc__head(obj)->rcgc__info &= ~(uintptr_t)f;
+}
+static inline unsigned rcgc__list_of(const void *obj)
+{
+    return (unsigned)(rcgc__head(obj)->rcgc__info & RCGC__LIST_MASK);
+}
+static inline void rcgc__set_list(void *obj, unsigned list, uint32_t slot)
+{
+    rcgc_head *hd = rcgc__head(obj);
+    hd->rcgc__info = (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | list;
+    hd->rcgc__slot = slot;
+}
+static inline const rcgc_type *rcgc__type(const void *obj)
+{
+    return rcgc__site_of(obj)->type;
+}
+static inline bool rcgc__is_container_type(const rcgc_type *t)
+{
+    return t->traverse != NULL;
+}
+static inline bool rcgc__is_tracked_list(unsigned list)
+{
+    return list <= RCGC__L_LEGACY;
+}
+
+/* ---- memory (heap.c): through the heap's allocator hooks ---- */
+
+void *rcgc__malloc(rcgc_heap *h, size_t size);
+void *rcgc__realloc(rcgc_heap *h, void *p, size_t old_size, size_t new_size);
+void rcgc__free(rcgc_heap *h, void *p, size_t size);
+/* Grows *items (elements of elem bytes) to hold at least need; 0 or RCGC_ENOMEM. */
+int rcgc__grow(rcgc_heap *h, void **items, size_t *cap, size_t need, size_t elem);
+void rcgc__panic(rcgc_heap *h, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+uint64_t rcgc__now_ns(void);
+
+/* ---- object lists (list.c) ---- */
+
+int rcgc__olist_reserve(rcgc_heap *h, rcgc__olist *l, size_t extra);
+/* Appends obj (capacity reserved or grown); sets its list and slot. 0 or ENOMEM. */
+int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj);
+/* Appends obj to a list whose capacity was reserved; cannot fail. */
+void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj);
+/* Unlinks obj from its list (swap-remove, or a hole when pinned); list becomes NONE. */
+void rcgc__olist_remove(rcgc_heap *h, void *obj);
+void rcgc__olist_pin(rcgc__olist *l);
+void rcgc__olist_unpin(rcgc__olist *l);
+/* Removes holes and renumbers slots (the list must not be pinned by anyone else). */
+void rcgc__olist_compact(rcgc__olist *l);
+static inline size_t rcgc__olist_size(const rcgc__olist *l)
+{
+    return (size_t)(l->len - l->holes);
+}
+/* Moves obj into list `to` (a tracked list); on ENOMEM it stays where it is. */
+int rcgc__move(rcgc_heap *h, void *obj, unsigned to);
+
+/* ---- objects (object.c) ---- */
+
+/* The death of an object whose refcount reached zero: finalizer, weak references,
+ * legacy finalizer, dealloc, free; deep chains are deferred through the trashcan. */
+void rcgc__object_die(rcgc_heap *h, void *obj);
+/* Tracks a container object without the checks of rcgc_track. */
+void rcgc__track(rcgc_heap *h, void *obj);
+void rcgc__untrack(rcgc_heap *h, void *obj);
+/* Frees the memory of obj without calling anything (heap_free). */
+void rcgc__object_release(rcgc_heap *h, void *obj);
+void rcgc__sites_free(rcgc_heap *h);
+size_t rcgc__object_bytes(const void *obj);
+
+/* ---- collection (collect.c) ---- */
+
+/* Collects with callbacks unless quiet; caller checked generation. */
+ssize_t rcgc__collect(rcgc_heap *h, int generation, bool quiet);
+/* Runs the automatic collection if the counts call for it. */
+void rcgc__collect_automatic(rcgc_heap *h);
+
+/* ---- weak references (weakref.c) ---- */
+
+extern const rcgc_type rcgc__weakref_type;
+/* Clears every weak reference to obj (refcount path); calls callbacks if asked. */
+void rcgc__weakrefs_clear(rcgc_heap *h, void *obj, bool callbacks);
+/* The collector's pass over a set: clears the weak references to its members and
+ * the members that are weak references; those with callbacks that are not in the set
+ * are pushed (incref'd) on *to_call, linked through the weak reference. */
+void rcgc__weakrefs_clear_for_collect(rcgc_heap *h, void *obj, void **to_call);
+/* Calls and releases the callbacks queued by the pass above; returns how many of the
+ * weak references died as a result. */
+size_t rcgc__weakrefs_run_callbacks(rcgc_heap *h, void *to_call);
+/* Unlinks obj from its target's chain if obj is a weak reference. */
+void rcgc__weakref_detach(rcgc_heap *h, void *obj);
+void rcgc__wtab_free(rcgc_heap *h);
+void *rcgc__wtab_get(rcgc_heap *h, const void *obj);
+
+/* ---- debug output and events (debug.c) ---- */
+
+void rcgc__emit(rcgc_heap *h, const rcgc_event *ev);
+void rcgc__run_callbacks(rcgc_heap *h, int phase, const rcgc_collect_info *info);
+void rcgc__read_environment(rcgc_heap *h);
+void rcgc__hooks_free(rcgc_heap *h, rcgc__hooks *hs);
+
+#endif /* RCGC_INTERNAL_H */

@@ -1,0 +1,100 @@
+/* list.c: object lists, the dense arrays that hold every object of a heap.
+ *
+ * An object's header names its list and its slot in it, so removal is O(1): the last
+ * entry moves into the hole. While a list is pinned (iterated by code that may run user
+ * callbacks) removal leaves a NULL hole instead, so iteration by index stays valid;
+ * the holes are squeezed out when the last pin goes. */
+#include "internal.h"
+
+#define RCGC__LIST_MAX ((size_t)UINT32_MAX - 1u)
+
+int rcgc__olist_reserve(rcgc_heap *h, rcgc__olist *l, size_t extra)
+{
+    size_t need = (size_t)l->len + extra;
+    if (need <= l->cap)
+        return 0;
+    if (need > RCGC__LIST_MAX)
+        return RCGC_ENOMEM;
+    size_t cap = l->cap;
+    if (rcgc__grow(h, (void **)&l->items, &cap, need, sizeof(void *)) != 0)
+        return RCGC_ENOMEM;
+    l->cap = cap > RCGC__LIST_MAX ? (uint32_t)RCGC__LIST_MAX : (uint32_t)cap;
+    return 0;
+}
+
+void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj)
+{
+    rcgc__olist *l = &h->lists[list];
+    uint32_t slot = l->len++;
+    l->items[slot] = obj;
+    rcgc__set_list(obj, list, slot);
+}
+
+int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj)
+{
+    rcgc__olist *l = &h->lists[list];
+    if (RCGC_UNLIKELY(l->len == l->cap) && rcgc__olist_reserve(h, l, 1) != 0)
+        return RCGC_ENOMEM;
+    rcgc__olist_push_reserved(h, list, obj);
+    return 0;
+}
+
+void rcgc__olist_remove(rcgc_heap *h, void *obj)
+{
+    unsigned list = rcgc__list_of(obj);
+    if (list == RCGC__L_NONE)
+        return;
+    rcgc__olist *l = &h->lists[list];
+    uint32_t slot = rcgc__head(obj)->rcgc__slot;
+    if (l->pins > 0) {
+        l->items[slot] = NULL;
+        l->holes++;
+    } else {
+        uint32_t last = --l->len;
+        if (slot != last) {
+            void *moved = l->items[last];
+            l->items[slot] = moved;
+            rcgc__head(moved)->rcgc__slot = slot;
+        }
+    }
+    rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+    rcgc__set_list(obj, RCGC__L_NONE, 0);
+}
+
+void rcgc__olist_compact(rcgc__olist *l)
+{
+    if (l->holes == 0)
+        return;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < l->len; i++) {
+        void *obj = l->items[i];
+        if (obj == NULL)
+            continue;
+        l->items[j] = obj;
+        rcgc__head(obj)->rcgc__slot = j;
+        j++;
+    }
+    l->len = j;
+    l->holes = 0;
+}
+
+void rcgc__olist_pin(rcgc__olist *l)
+{
+    l->pins++;
+}
+
+void rcgc__olist_unpin(rcgc__olist *l)
+{
+    if (--l->pins == 0)
+        rcgc__olist_compact(l);
+}
+
+int rcgc__move(rcgc_heap *h, void *obj, unsigned to)
+{
+    rcgc__olist *l = &h->lists[to];
+    if (l->len == l->cap && rcgc__olist_reserve(h, l, 1) != 0)
+        return RCGC_ENOMEM;
+    rcgc__olist_remove(h, obj);
+    rcgc__olist_push_reserved(h, to, obj);
+    return 0;
+}

@@ -1,0 +1,408 @@
+/* object.c: allocation, tracking and the death of objects on the refcount path.
+ *
+ * Every header points at a site record: one per (heap, type, file:line). The site gives
+ * the type, the heap and the census counters in O(1), and is the allocation site the
+ * rcgc_new macro recorded. A death follows CPython's subtype_dealloc: finalize (once for
+ * containers, may resurrect), weak references cleared and their callbacks run,
+ * legacy_del (may resurrect), dealloc, free. The trashcan bounds the C stack: a death
+ * nested deeper than RCGC__TRASH_DEPTH is deferred and run when the stack unwinds. */
+#include "internal.h"
+
+#define RCGC__TRASH_DEPTH 50 /* nested deaths before deferring (CPython's unwind level) */
+#define RCGC__VARSIZE_PREFIX 16u /* bytes before the header holding a var object's size */
+
+/* ---- sites and type records ---- */
+
+static size_t site_hash(const rcgc_type *t, const char *file, int line)
+{
+    uintptr_t x = (uintptr_t)t * 0x9E3779B97F4A7C15u;
+    x ^= (uintptr_t)file * 0xC2B2AE3D27D4EB4Fu;
+    x ^= (uintptr_t)(unsigned)line * 0x165667B19E3779F9u;
+    return (size_t)(x ^ (x >> 29));
+}
+
+static rcgc__typerec *typerec_get(rcgc_heap *h, const rcgc_type *t)
+{
+    for (size_t i = 0; i < h->ntypes; i++)
+        if (h->types[i]->type == t)
+            return h->types[i];
+    if (rcgc__grow(h, (void **)&h->types, &h->types_cap, h->ntypes + 1, sizeof(void *)) != 0)
+        return NULL;
+    rcgc__typerec *tr = rcgc__malloc(h, sizeof *tr);
+    if (tr == NULL)
+        return NULL;
+    memset(tr, 0, sizeof *tr);
+    tr->type = t;
+    h->types[h->ntypes++] = tr;
+    return tr;
+}
+
+static int sites_rehash(rcgc_heap *h)
+{
+    size_t ncap = h->sites_cap ? h->sites_cap * 2 : 64;
+    rcgc__site **ns = rcgc__malloc(h, ncap * sizeof *ns);
+    if (ns == NULL)
+        return RCGC_ENOMEM;
+    memset(ns, 0, ncap * sizeof *ns);
+    for (size_t i = 0; i < h->sites_cap; i++) {
+        rcgc__site *s = h->sites[i];
+        if (s == NULL)
+            continue;
+        size_t j = site_hash(s->type, s->file, s->line) & (ncap - 1);
+        while (ns[j] != NULL)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = s;
+    }
+    rcgc__free(h, h->sites, h->sites_cap * sizeof *h->sites);
+    h->sites = ns;
+    h->sites_cap = ncap;
+    return 0;
+}
+
+/* Returns the site record of (t, file, line), creating it; NULL when memory runs out. */
+static rcgc__site *site_get(rcgc_heap *h, const rcgc_type *t, const char *file, int line)
+{
+    size_t hv = site_hash(t, file, line);
+    rcgc__site **cache = &h->site_cache[hv & 63u];
+    rcgc__site *s = *cache;
+    if (RCGC_LIKELY(s != NULL && s->type == t && s->line == line && s->file == file))
+        return s;
+    if (h->sites_cap != 0) {
+        for (size_t j = hv & (h->sites_cap - 1);; j = (j + 1) & (h->sites_cap - 1)) {
+            s = h->sites[j];
+            if (s == NULL)
+                break;
+            if (s->type == t && s->line == line && s->file == file) {
+                *cache = s;
+                return s;
+            }
+        }
+    }
+    if ((h->nsites + 1) * 2 > h->sites_cap && sites_rehash(h) != 0)
+        return NULL;
+    rcgc__typerec *tr = typerec_get(h, t);
+    if (tr == NULL)
+        return NULL;
+    void *raw = rcgc__malloc(h, sizeof(rcgc__site) + RCGC__SITE_ALIGN);
+    if (raw == NULL)
+        return NULL;
+    uintptr_t a = ((uintptr_t)raw + RCGC__SITE_ALIGN - 1) & ~(uintptr_t)(RCGC__SITE_ALIGN - 1);
+    s = (rcgc__site *)a;
+    memset(s, 0, sizeof *s);
+    s->type = t;
+    s->heap = h;
+    s->tr = tr;
+    s->file = file;
+    s->line = line;
+    s->raw = raw;
+    size_t j = hv & (h->sites_cap - 1);
+    while (h->sites[j] != NULL)
+        j = (j + 1) & (h->sites_cap - 1);
+    h->sites[j] = s;
+    h->nsites++;
+    *cache = s;
+    return s;
+}
+
+void rcgc__sites_free(rcgc_heap *h)
+{
+    for (size_t i = 0; i < h->sites_cap; i++)
+        if (h->sites[i] != NULL)
+            rcgc__free(h, h->sites[i]->raw, sizeof(rcgc__site) + RCGC__SITE_ALIGN);
+    rcgc__free(h, h->sites, h->sites_cap * sizeof *h->sites);
+    for (size_t i = 0; i < h->ntypes; i++)
+        rcgc__free(h, h->types[i], sizeof(rcgc__typerec));
+    rcgc__free(h, h->types, h->types_cap * sizeof *h->types);
+}
+
+/* ---- allocation ---- */
+
+/* Payload size of an object; header and prefix excluded. */
+static size_t payload_size(const void *obj)
+{
+    if (rcgc__flags(obj) & RCGC__F_VARSIZE) {
+        size_t n;
+        memcpy(&n, (const char *)rcgc__head(obj) - RCGC__VARSIZE_PREFIX, sizeof n);
+        return n;
+    }
+    return rcgc__type(obj)->size;
+}
+
+static size_t block_size(const void *obj)
+{
+    size_t n = payload_size(obj) + sizeof(rcgc_head);
+    if (rcgc__flags(obj) & RCGC__F_VARSIZE)
+        n += RCGC__VARSIZE_PREFIX;
+    return n;
+}
+
+size_t rcgc__object_bytes(const void *obj)
+{
+    return block_size(obj);
+}
+
+static void *block_start(const void *obj)
+{
+    char *p = (char *)rcgc__head(obj);
+    if (rcgc__flags(obj) & RCGC__F_VARSIZE)
+        p -= RCGC__VARSIZE_PREFIX;
+    return p;
+}
+
+static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const char *file,
+                        int line)
+{
+    if (h == NULL || t == NULL || size < t->size)
+        return NULL;
+    bool var = size != t->size;
+    size_t extra = sizeof(rcgc_head) + (var ? RCGC__VARSIZE_PREFIX : 0);
+    if (size > SIZE_MAX - extra)
+        return NULL;
+    rcgc__site *s = site_get(h, t, file, line);
+    if (s == NULL)
+        return NULL;
+    bool container = rcgc__is_container_type(t);
+    if (container) {
+        h->count[0]++;
+        rcgc__collect_automatic(h);
+    }
+    unsigned list = container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
+    char *block = NULL;
+    if (rcgc__olist_reserve(h, &h->lists[list], 1) == 0)
+        block = rcgc__malloc(h, size + extra);
+    if (block == NULL) {
+        if (container && h->count[0] > 0)
+            h->count[0]--;
+        return NULL;
+    }
+    if (var) {
+        memcpy(block, &size, sizeof size);
+        block += RCGC__VARSIZE_PREFIX;
+    }
+    rcgc_head *hd = (rcgc_head *)(void *)block;
+    void *obj = hd + 1;
+    memset(obj, 0, size);
+    hd->rcgc__info = (uintptr_t)s | (var ? RCGC__F_VARSIZE : 0u);
+    hd->rcgc__refcnt = 1;
+    rcgc__olist_push_reserved(h, list, obj);
+    size_t bytes = size + extra;
+    s->live++;
+    s->bytes += bytes;
+    s->tr->live++;
+    s->tr->bytes += bytes;
+    if (s->tr->live > s->tr->peak)
+        s->tr->peak = s->tr->live;
+    h->nobjects++;
+    return obj;
+}
+
+void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
+{
+    if (type == NULL)
+        return NULL;
+    return object_new(h, type, type->size, file, line);
+}
+
+void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size, const char *file,
+                    int line)
+{
+    return object_new(h, type, size, file, line);
+}
+
+/* Frees the block of an unlisted object and updates the counters. */
+static void object_free(rcgc_heap *h, void *obj)
+{
+    rcgc__site *s = rcgc__site_of(obj);
+    size_t bytes = block_size(obj);
+    s->live--;
+    s->bytes -= bytes;
+    s->tr->live--;
+    s->tr->bytes -= bytes;
+    h->nobjects--;
+    if (rcgc__is_container_type(s->type) && h->count[0] > 0)
+        h->count[0]--;
+#ifdef RCGC_DEBUG_INVARIANTS
+    memset(rcgc__head(obj), 0xdb, sizeof(rcgc_head) + payload_size(obj));
+#endif
+    rcgc__free(h, block_start(obj), bytes);
+}
+
+void rcgc__object_release(rcgc_heap *h, void *obj)
+{
+    rcgc__set_list(obj, RCGC__L_NONE, 0);
+    object_free(h, obj);
+}
+
+/* ---- tracking ---- */
+
+void rcgc__track(rcgc_heap *h, void *obj)
+{
+    if (rcgc__move(h, obj, RCGC__L_GEN0) != 0 && rcgc__list_of(obj) == RCGC__L_NONE)
+        h->unlisted++;
+}
+
+void rcgc__untrack(rcgc_heap *h, void *obj)
+{
+    rcgc__olist_remove(h, obj);
+    if (rcgc__olist_push(h, RCGC__L_UNTRACKED, obj) != 0)
+        h->unlisted++; /* stays alive, unlisted: heap_free cannot release it */
+}
+
+void rcgc_track(void *obj)
+{
+    const rcgc_type *t = rcgc__type(obj);
+    unsigned list = rcgc__list_of(obj);
+    if (!rcgc__is_container_type(t) || rcgc__is_tracked_list(list))
+        return;
+    rcgc_heap *h = rcgc__site_of(obj)->heap;
+    if (list == RCGC__L_NONE && rcgc__head(obj)->rcgc__refcnt > 0 && h->unlisted > 0)
+        h->unlisted--;
+    rcgc__track(h, obj);
+}
+
+void rcgc_untrack(void *obj)
+{
+    unsigned list = rcgc__list_of(obj);
+    if (!rcgc__is_tracked_list(list))
+        return;
+    rcgc__untrack(rcgc__site_of(obj)->heap, obj);
+}
+
+bool rcgc_is_tracked(const void *obj)
+{
+    return rcgc__is_tracked_list(rcgc__list_of(obj));
+}
+
+bool rcgc_is_finalized(const void *obj)
+{
+    return rcgc__is_container_type(rcgc__type(obj)) &&
+           (rcgc__flags(obj) & RCGC__F_FINALIZED) != 0;
+}
+
+const rcgc_type *rcgc_type_of(const void *obj)
+{
+    return rcgc__type(obj);
+}
+
+rcgc_heap *rcgc_heap_of(const void *obj)
+{
+    return rcgc__site_of(obj)->heap;
+}
+
+const char *rcgc_site_file(const void *obj)
+{
+    return rcgc__site_of(obj)->file;
+}
+
+int rcgc_site_line(const void *obj)
+{
+    return rcgc__site_of(obj)->line;
+}
+
+/* ---- death ---- */
+
+/* Calls a finalizer with a temporary reference; returns true when it resurrected obj. */
+static bool call_finalizer(void *obj, void (*fn)(void *))
+{
+    rcgc_head *hd = rcgc__head(obj);
+    hd->rcgc__refcnt = 1;
+    fn(obj);
+    if (hd->rcgc__refcnt == 1) {
+        hd->rcgc__refcnt = 0;
+        return false;
+    }
+    if (hd->rcgc__refcnt != RCGC_REFCNT_IMMORTAL)
+        hd->rcgc__refcnt--;
+    return true;
+}
+
+/* Puts a resurrected object back where live objects of its kind belong. */
+static void resurrect(rcgc_heap *h, void *obj, bool container)
+{
+    if (rcgc__list_of(obj) != RCGC__L_NONE)
+        return;
+    int rc = container ? rcgc__olist_push(h, RCGC__L_GEN0, obj)
+                       : rcgc__olist_push(h, RCGC__L_UNTRACKED, obj);
+    if (rc != 0)
+        h->unlisted++;
+}
+
+/* The body of a death; the refcount is 0 and the trashcan let it through. */
+static void die_body(rcgc_heap *h, void *obj)
+{
+    const rcgc_type *t = rcgc__type(obj);
+    bool container = rcgc__is_container_type(t);
+    if (t->finalize != NULL && !(container && (rcgc__flags(obj) & RCGC__F_FINALIZED))) {
+        /* CPython keeps a dying container tracked while its finalizer runs, so that a
+         * resurrected object is tracked. */
+        if (container && !rcgc__is_tracked_list(rcgc__list_of(obj)))
+            (void)rcgc__move(h, obj, RCGC__L_GEN0);
+        if (container)
+            rcgc__set_flag(obj, RCGC__F_FINALIZED);
+        if (call_finalizer(obj, t->finalize)) {
+            resurrect(h, obj, container);
+            return;
+        }
+    }
+    rcgc__olist_remove(h, obj);
+    if (rcgc__flags(obj) & RCGC__F_WEAKREFS)
+        rcgc__weakrefs_clear(h, obj, true);
+    if (t->legacy_del != NULL) {
+        if (container)
+            (void)rcgc__move(h, obj, RCGC__L_GEN0);
+        bool back = call_finalizer(obj, t->legacy_del);
+        if (back) {
+            resurrect(h, obj, container);
+            return;
+        }
+        rcgc__olist_remove(h, obj);
+    }
+    /* Weak references made by a finalizer are cleared without callbacks. */
+    if (rcgc__flags(obj) & RCGC__F_WEAKREFS)
+        rcgc__weakrefs_clear(h, obj, false);
+    if (t->dealloc != NULL)
+        t->dealloc(obj);
+    object_free(h, obj);
+}
+
+/* Defers a death: the object leaves its list (so no collection sees a dead object)
+ * and goes on the trash stack. Returns false when the stack cannot grow. */
+static bool trash_deposit(rcgc_heap *h, void *obj)
+{
+    if (h->trash_len == h->trash_cap &&
+        rcgc__grow(h, (void **)&h->trash, &h->trash_cap, h->trash_len + 1, sizeof(void *)) != 0)
+        return false;
+    rcgc__olist_remove(h, obj);
+    rcgc__weakref_detach(h, obj); /* a dead weak reference must not stay in a chain */
+    h->trash[h->trash_len++] = obj;
+    return true;
+}
+
+void rcgc__object_die(rcgc_heap *h, void *obj)
+{
+    if (h->dealloc_depth >= RCGC__TRASH_DEPTH && trash_deposit(h, obj))
+        return;
+    h->dealloc_depth++;
+    die_body(h, obj);
+    h->dealloc_depth--;
+    if (h->dealloc_depth == 0) {
+        /* Unwound: run the deferred deaths, each from a shallow stack. */
+        h->dealloc_depth = 1;
+        while (h->trash_len > 0)
+            die_body(h, h->trash[--h->trash_len]);
+        h->dealloc_depth = 0;
+    }
+}
+
+void rcgc__decref_slow(void *obj)
+{
+    rcgc_head *hd = rcgc__head(obj);
+    rcgc__site *s = rcgc__site_of(obj);
+    if (hd->rcgc__refcnt == 0) {
+        rcgc__panic(s->heap, "decref of an object whose refcount is 0 (<%s %p>)",
+                    s->type->name, obj);
+        return;
+    }
+    hd->rcgc__refcnt = 0;
+    rcgc__object_die(s->heap, obj);
+}

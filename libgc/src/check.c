@@ -13,10 +13,10 @@ typedef struct {
     uint32_t *refs[RCGC__NLISTS]; /* references from tracked objects, per list slot */
 } checker;
 
-#define FAIL(c, ...)                                                                         \
-    do {                                                                                     \
-        (c)->errors++;                                                                       \
-        rcgc__panic((c)->h, __VA_ARGS__);                                                    \
+#define FAIL(c, ...)                                                                           \
+    do {                                                                                       \
+        (c)->errors++;                                                                         \
+        rcgc__panic((c)->h, __VA_ARGS__);                                                      \
     } while (0)
 
 static int visit_count(void *child, void *arg)
@@ -59,8 +59,7 @@ static void check_lists(checker *c, bool in_collection)
             if (hd->rcgc__refcnt == 0)
                 FAIL(c, "<%s %p>: listed with refcount 0", rcgc__type(obj)->name, obj);
             if (!in_collection && (rcgc__flags(obj) & RCGC__F_COLLECTING))
-                FAIL(c, "<%s %p>: COLLECTING outside a collection", rcgc__type(obj)->name,
-                     obj);
+                FAIL(c, "<%s %p>: COLLECTING outside a collection", rcgc__type(obj)->name, obj);
             if (rcgc__site_of(obj)->heap != h)
                 FAIL(c, "<%s %p>: belongs to another heap", rcgc__type(obj)->name, obj);
             if ((rcgc__flags(obj) & RCGC__F_WEAKREFS) && rcgc__wtab_get(h, obj) == NULL)
@@ -75,8 +74,7 @@ static void check_lists(checker *c, bool in_collection)
     if (!in_collection && (h->lists[RCGC__L_WORK].len || h->lists[RCGC__L_LEGACY].len))
         FAIL(c, "working lists not empty outside a collection");
     if (listed + h->unlisted + h->trash_len != h->nobjects && h->dealloc_depth == 0)
-        FAIL(c, "%zu objects listed, %zu unlisted, %zu live", listed, h->unlisted,
-             h->nobjects);
+        FAIL(c, "%zu objects listed, %zu unlisted, %zu live", listed, h->unlisted, h->nobjects);
 }
 
 static void check_census(checker *c)

@@ -124,8 +124,8 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
         if (obj == NULL)
             continue;
         rcgc_head *hd = rcgc__head(obj);
-        hd->rcgc__info = (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK |
-                         RCGC__F_COLLECTING;
+        hd->rcgc__info =
+            (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK | RCGC__F_COLLECTING;
         hd->rcgc__slot = hd->rcgc__refcnt;
     }
     /* subtract_refs: gc_refs = references from outside the set. */

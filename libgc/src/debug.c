@@ -142,8 +142,10 @@ static unsigned debug_flag(const char *word, size_t n)
         const char *name;
         unsigned flag;
     } names[] = {
-        {"stats", RCGC_DEBUG_STATS},       {"collectable", RCGC_DEBUG_COLLECTABLE},
-        {"uncollectable", RCGC_DEBUG_UNCOLLECTABLE}, {"saveall", RCGC_DEBUG_SAVEALL},
+        {"stats", RCGC_DEBUG_STATS},
+        {"collectable", RCGC_DEBUG_COLLECTABLE},
+        {"uncollectable", RCGC_DEBUG_UNCOLLECTABLE},
+        {"saveall", RCGC_DEBUG_SAVEALL},
         {"leak", RCGC_DEBUG_LEAK},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

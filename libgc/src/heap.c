@@ -106,7 +106,7 @@ uint64_t rcgc__now_ns(void)
 
 /* ---- panic ---- */
 
-static rcgc_panic_fn g_panic;   /* process-wide fallback: set rarely, read on misuse */
+static rcgc_panic_fn g_panic; /* process-wide fallback: set rarely, read on misuse */
 static void *g_panic_arg;
 
 void rcgc_set_panic_hook(rcgc_panic_fn fn, void *arg)
@@ -206,7 +206,8 @@ static void report_shutdown(rcgc_heap *h)
                     h->garbage_len);
         }
     }
-    size_t alive = h->nobjects - rcgc__olist_size(&h->lists[RCGC__L_PERM]);
+    /* Frozen objects are meant to live forever; the garbage list was reported above. */
+    size_t alive = h->nobjects - rcgc__olist_size(&h->lists[RCGC__L_PERM]) - h->garbage_len;
     if (alive > 0 && !(h->debug & RCGC_DEBUG_SAVEALL)) {
         fprintf(stderr, "rcgc: heap \"%s\" freed with %zu objects still alive (", h->name,
                 alive);

@@ -33,14 +33,14 @@
 
 /* ---- object state bits, in the low byte of rcgc_head.rcgc__info ---- */
 
-#define RCGC__LIST_MASK 7u        /* which object list holds the object */
-#define RCGC__F_FINALIZED 8u      /* finalize has run (containers only) */
-#define RCGC__F_WEAKREFS 16u      /* the weakref table has a chain for it */
-#define RCGC__F_COLLECTING 32u    /* in the set being collected; slot = gc_refs */
-#define RCGC__F_VARSIZE 64u       /* allocated by rcgc_new_var: size stored before */
-#define RCGC__F_SPARE 128u        /* unused */
+#define RCGC__LIST_MASK 7u     /* which object list holds the object */
+#define RCGC__F_FINALIZED 8u   /* finalize has run (containers only) */
+#define RCGC__F_WEAKREFS 16u   /* the weakref table has a chain for it */
+#define RCGC__F_COLLECTING 32u /* in the set being collected; slot = gc_refs */
+#define RCGC__F_VARSIZE 64u    /* allocated by rcgc_new_var: size stored before */
+#define RCGC__F_SPARE 128u     /* unused */
 #define RCGC__INFO_FLAGS 0xFFu
-#define RCGC__SITE_ALIGN 256u     /* site records are aligned so the byte is free */
+#define RCGC__SITE_ALIGN 256u /* site records are aligned so the byte is free */
 
 enum {
     RCGC__L_GEN0 = 0,      /* youngest generation */

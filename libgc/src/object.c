@@ -8,7 +8,7 @@
  * nested deeper than RCGC__TRASH_DEPTH is deferred and run when the stack unwinds. */
 #include "internal.h"
 
-#define RCGC__TRASH_DEPTH 50 /* nested deaths before deferring (CPython's unwind level) */
+#define RCGC__TRASH_DEPTH 50     /* nested deaths before deferring (CPython's unwind level) */
 #define RCGC__VARSIZE_PREFIX 16u /* bytes before the header holding a var object's size */
 
 /* ---- sites and type records ---- */
@@ -399,8 +399,8 @@ void rcgc__decref_slow(void *obj)
     rcgc_head *hd = rcgc__head(obj);
     rcgc__site *s = rcgc__site_of(obj);
     if (hd->rcgc__refcnt == 0) {
-        rcgc__panic(s->heap, "decref of an object whose refcount is 0 (<%s %p>)",
-                    s->type->name, obj);
+        rcgc__panic(s->heap, "decref of an object whose refcount is 0 (<%s %p>)", s->type->name,
+                    obj);
         return;
     }
     hd->rcgc__refcnt = 0;

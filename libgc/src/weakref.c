@@ -287,8 +287,8 @@ void rcgc__weakrefs_clear_for_collect(rcgc_heap *h, void *obj, void **to_call)
         wref *next = w->next;
         w->target = NULL;
         w->prev = w->next = NULL;
-        if (to_call != NULL && w->cb != NULL &&
-            !(rcgc__flags(w) & RCGC__F_COLLECTING) && rcgc_refcount(w) > 0) {
+        if (to_call != NULL && w->cb != NULL && !(rcgc__flags(w) & RCGC__F_COLLECTING) &&
+            rcgc_refcount(w) > 0) {
             rcgc_incref(w);
             w->call_next = *to_call; /* pushed; run_callbacks restores the order */
             *to_call = w;

@@ -89,7 +89,7 @@ typedef struct rcgc_type {
 /* The object header, placed right before the payload that rcgc_new returns. 16 bytes.
  * Do not touch its fields: use the functions below. */
 typedef struct rcgc_head {
-    uintptr_t rcgc__info; /* do not touch: type record and state bits */
+    uintptr_t rcgc__info;  /* do not touch: type record and state bits */
     uint32_t rcgc__refcnt; /* do not touch: reference count */
     uint32_t rcgc__slot;   /* do not touch: position in the collector's lists */
 } rcgc_head;
@@ -154,10 +154,10 @@ RCGC_API const char *rcgc_heap_name(const rcgc_heap *h);
  * Thread safety: owner thread. */
 #define rcgc_new(h, type) rcgc__new((h), (type), __FILE__, __LINE__)
 #define rcgc_new_var(h, type, size) rcgc__new_var((h), (type), (size), __FILE__, __LINE__)
-RCGC_API RCGC_NODISCARD void *rcgc__new(rcgc_heap *h, const rcgc_type *type,
-                                        const char *file, int line);
-RCGC_API RCGC_NODISCARD void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type,
-                                            size_t size, const char *file, int line);
+RCGC_API RCGC_NODISCARD void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file,
+                                        int line);
+RCGC_API RCGC_NODISCARD void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size,
+                                            const char *file, int line);
 
 /* Slow path of rcgc_decref: the count drops to zero, or was zero already (misuse,
  * reported through the panic hook). */
@@ -281,8 +281,7 @@ RCGC_API void rcgc_garbage_clear(rcgc_heap *h);
  * Returns: 0, the visitor's non-zero result, or RCGC_EINVAL for a bad generation. */
 RCGC_API int rcgc_get_objects(rcgc_heap *h, int generation, rcgc_visit_fn fn, void *arg);
 /* Visits each tracked object (generations 0..2) whose traverse visits target, once. */
-RCGC_API int rcgc_get_referrers(rcgc_heap *h, const void *target, rcgc_visit_fn fn,
-                                void *arg);
+RCGC_API int rcgc_get_referrers(rcgc_heap *h, const void *target, rcgc_visit_fn fn, void *arg);
 /* Visits what obj's traverse visits (nothing for a type without traverse). */
 RCGC_API int rcgc_get_referents(void *obj, rcgc_visit_fn fn, void *arg);
 

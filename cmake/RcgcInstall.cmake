@@ -1,0 +1,66 @@
+# Install rules: headers under include/rcgc, librcgc.so + librcgc.a, the CMake package
+# (find_package(rcgc CONFIG) -> rcgc::gc, rcgc::gc_static) and rcgc.pc.
+include_guard(GLOBAL)
+include(CMakePackageConfigHelpers)
+
+set(RCGC_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/rcgc
+    CACHE STRING "Where rcgcConfig.cmake is installed, relative to the prefix")
+mark_as_advanced(RCGC_INSTALL_CMAKEDIR)
+
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/libgc/include/rcgc
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        COMPONENT rcgc_development
+        FILES_MATCHING PATTERN "*.h")
+install(FILES ${RCGC_GENERATED_INCLUDE_DIR}/rcgc/version.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rcgc
+        COMPONENT rcgc_development)
+
+install(TARGETS rcgc_gc rcgc_gc_static
+        EXPORT rcgcTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+                COMPONENT rcgc_runtime
+                NAMELINK_COMPONENT rcgc_development
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT rcgc_development
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT rcgc_runtime)
+
+install(EXPORT rcgcTargets
+        NAMESPACE rcgc::
+        DESTINATION ${RCGC_INSTALL_CMAKEDIR}
+        COMPONENT rcgc_development)
+
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/rcgcConfig.cmake.in
+    ${PROJECT_BINARY_DIR}/rcgcConfig.cmake
+    INSTALL_DESTINATION ${RCGC_INSTALL_CMAKEDIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/rcgcConfigVersion.cmake
+    VERSION ${PROJECT_VERSION}
+    COMPATIBILITY SameMajorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/rcgcConfig.cmake
+              ${PROJECT_BINARY_DIR}/rcgcConfigVersion.cmake
+        DESTINATION ${RCGC_INSTALL_CMAKEDIR}
+        COMPONENT rcgc_development)
+
+# rcgc.pc holds absolute paths. They are computed when installing, not when configuring,
+# so `cmake --install <build> --prefix <dir>` writes the paths of <dir>. An absolute
+# CMAKE_INSTALL_LIBDIR or INCLUDEDIR is kept as it is (mimalloc's JoinPaths rule).
+set(RCGC_PC_LIBS_PRIVATE "${CMAKE_THREAD_LIBS_INIT}")
+if(RCGC_HAVE_LIBM)
+    string(APPEND RCGC_PC_LIBS_PRIVATE " -lm")
+endif()
+string(STRIP "${RCGC_PC_LIBS_PRIVATE}" RCGC_PC_LIBS_PRIVATE)
+install(CODE "
+    set(RCGC_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    set(RCGC_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+    set(RCGC_PC_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
+    foreach(_d IN ITEMS RCGC_PC_LIBDIR RCGC_PC_INCLUDEDIR)
+        if(NOT IS_ABSOLUTE \"\${\${_d}}\")
+            set(\${_d} \"\\\${prefix}/\${\${_d}}\")
+        endif()
+    endforeach()
+    set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+    set(PROJECT_DESCRIPTION \"${PROJECT_DESCRIPTION}\")
+    set(RCGC_PC_LIBS_PRIVATE \"${RCGC_PC_LIBS_PRIVATE}\")
+    configure_file(\"${PROJECT_SOURCE_DIR}/cmake/rcgc.pc.in\"
+                   \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc.pc\" @ONLY)
+    file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
+         TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc.pc\")
+" COMPONENT rcgc_development)

@@ -140,17 +140,46 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
         report_bad_refcount(h, p.bad);
         return -1;
     }
-    /* move_unreachable: roots, then everything they reach, breadth first. */
+    /* partition: the candidates with outside references (gc_refs > 0) survive into
+     * `old`; the others (tentatively unreachable) are compacted at the front of WORK.
+     * Instead of traversing every survivor to find the tentatively unreachable ones it
+     * reaches (CPython's move_unreachable), only those are traversed: a tentatively
+     * unreachable object referenced from a survivor has more references than come from
+     * the tentatively unreachable set. */
     rcgc__olist *ol = L(h, old);
     uint32_t start = ol->len;
+    uint32_t u = 0;
     for (uint32_t i = 0; i < n; i++) {
         void *obj = items[i];
-        if (obj == NULL || rcgc__head(obj)->rcgc__slot == 0)
+        if (obj == NULL)
             continue;
-        rcgc__clear_flag(obj, RCGC__F_COLLECTING);
-        rcgc__olist_push_reserved(h, old, obj);
+        rcgc_head *hd = rcgc__head(obj);
+        if (hd->rcgc__slot != 0) {
+            hd->rcgc__info &= ~(uintptr_t)RCGC__F_COLLECTING;
+            rcgc__olist_push_reserved(h, old, obj);
+        } else {
+            items[u++] = obj;
+        }
     }
-    for (uint32_t j = start;;) {
+    /* slot = references from survivors and from outside: refcount minus references
+     * from the tentatively unreachable (all their references are internal). */
+    for (uint32_t i = 0; i < u; i++) {
+        rcgc_head *hd = rcgc__head(items[i]);
+        hd->rcgc__slot = hd->rcgc__refcnt;
+    }
+    for (uint32_t i = 0; i < u; i++)
+        rcgc__type(items[i])->traverse(items[i], visit_decref, &p);
+    ring_drain(&p, decref_one);
+    /* Seeds: referenced from a survivor; everything they reach survives. */
+    uint32_t seeds = ol->len;
+    for (uint32_t i = 0; i < u; i++) {
+        rcgc_head *hd = rcgc__head(items[i]);
+        if (hd->rcgc__slot != 0) {
+            hd->rcgc__info &= ~(uintptr_t)RCGC__F_COLLECTING;
+            rcgc__olist_push_reserved(h, old, items[i]);
+        }
+    }
+    for (uint32_t j = seeds;;) {
         for (; j < ol->len; j++) {
             void *obj = ol->items[j];
             rcgc__type(obj)->traverse(obj, visit_reachable, &p);
@@ -161,9 +190,9 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
     }
     /* What is still COLLECTING is unreachable: compact it in WORK. */
     uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < u; i++) {
         void *obj = items[i];
-        if (obj == NULL || !(rcgc__flags(obj) & RCGC__F_COLLECTING))
+        if (!(rcgc__flags(obj) & RCGC__F_COLLECTING))
             continue;
         items[k] = obj;
         rcgc__head(obj)->rcgc__slot = k;
@@ -327,9 +356,11 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     /* handle_weakrefs: clear every weak reference to or of trash, then call the
      * callbacks of the cleared ones that are not trash themselves. */
     void *to_call = NULL;
+    bool user_ran = false; /* a resurrection needs user code: skip the second analysis */
     for (uint32_t i = 0; i < work->len; i++)
         if (work->items[i] != NULL)
             rcgc__weakrefs_clear_for_collect(h, work->items[i], &to_call);
+    user_ran = to_call != NULL;
     m += rcgc__weakrefs_run_callbacks(h, to_call);
 
     /* finalize_garbage: every PEP 442 finalizer, once per object, before any clear. */
@@ -341,13 +372,14 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
         if (t->finalize == NULL || (rcgc__flags(obj) & RCGC__F_FINALIZED))
             continue;
         rcgc__set_flag(obj, RCGC__F_FINALIZED);
+        user_ran = true;
         rcgc_incref(obj);
         t->finalize(obj);
         rcgc_decref(obj);
     }
 
     /* handle_resurrected_objects: the analysis again, on current refcounts. */
-    if (deduce_unreachable(h, old) < 0) {
+    if (user_ran && deduce_unreachable(h, old) < 0) {
         rcgc__olist_compact(work);
         survive_all(h, old);
     }

@@ -261,34 +261,40 @@ static int visit_move_legacy(void *child, void *arg)
     pass *p = arg;
     if (child == NULL || !(rcgc__flags(child) & RCGC__F_COLLECTING))
         return 0;
-    if (rcgc__move(p->h, child, RCGC__L_LEGACY) != 0) {
-        p->err = RCGC_ENOMEM;
-        return 0;
-    }
     rcgc__clear_flag(child, RCGC__F_COLLECTING);
+    rcgc__olist_remove(p->h, child);
+    rcgc__olist_push_reserved(p->h, RCGC__L_LEGACY, child);
     return 0;
 }
 
 /* Moves the unreachable objects with legacy_del, and all they reach, to LEGACY.
- * Returns 0 or RCGC_ENOMEM (some objects may have moved already). */
+ * Returns 0, or RCGC_ENOMEM with nothing moved when LEGACY cannot hold them. */
 static int move_legacy_finalizers(rcgc_heap *h)
 {
     rcgc__olist *work = L(h, RCGC__L_WORK);
+    rcgc__olist *legacy = L(h, RCGC__L_LEGACY);
+    bool any = false;
+    for (uint32_t i = 0; i < work->len && !any; i++)
+        any = rcgc__type(work->items[i])->legacy_del != NULL;
+    if (!any)
+        return 0;
+    /* Room for the whole unreachable set: the moves below then cannot fail. */
+    if (rcgc__olist_reserve(h, legacy, work->len) != 0)
+        return RCGC_ENOMEM;
     for (uint32_t i = work->len; i-- > 0;) {
         void *obj = work->items[i];
         if (rcgc__type(obj)->legacy_del == NULL)
             continue;
-        if (rcgc__move(h, obj, RCGC__L_LEGACY) != 0)
-            return RCGC_ENOMEM;
         rcgc__clear_flag(obj, RCGC__F_COLLECTING);
+        rcgc__olist_remove(h, obj);
+        rcgc__olist_push_reserved(h, RCGC__L_LEGACY, obj);
     }
     pass p = {.h = h, .dest = RCGC__L_LEGACY};
-    rcgc__olist *legacy = L(h, RCGC__L_LEGACY);
-    for (uint32_t j = 0; j < legacy->len && p.err == 0; j++) {
+    for (uint32_t j = 0; j < legacy->len; j++) {
         void *obj = legacy->items[j];
         rcgc__type(obj)->traverse(obj, visit_move_legacy, &p);
     }
-    return p.err;
+    return 0;
 }
 
 /* ---- events ---- */
@@ -340,8 +346,14 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
         h->long_lived_total = rcgc__olist_size(L(h, 2));
     }
 
-    if (move_legacy_finalizers(h) != 0)
-        survive_all(h, old); /* out of memory before any user code ran: nothing freed */
+    if (move_legacy_finalizers(h) != 0) {
+        /* Out of memory before any user code ran: every candidate survives. */
+        survive_all(h, old);
+        rcgc_event done = {.kind = RCGC_EVENT_COLLECT_DONE, .generation = gen};
+        done.duration_ns = rcgc__now_ns() - t0;
+        rcgc__emit(h, &done);
+        return RCGC_ENOMEM;
+    }
 
     rcgc__olist *work = L(h, RCGC__L_WORK);
     rcgc__olist *legacy = L(h, RCGC__L_LEGACY);

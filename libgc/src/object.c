@@ -221,10 +221,11 @@ static void object_free(rcgc_heap *h, void *obj)
     h->nobjects--;
     if (rcgc__is_container_type(s->type) && h->count[0] > 0)
         h->count[0]--;
+    void *start = block_start(obj);
 #ifdef RCGC_DEBUG_INVARIANTS
-    memset(rcgc__head(obj), 0xdb, sizeof(rcgc_head) + payload_size(obj));
+    memset(start, 0xdb, bytes); /* a use after free reads a recognisable pattern */
 #endif
-    rcgc__free(h, block_start(obj), bytes);
+    rcgc__free(h, start, bytes);
 }
 
 void rcgc__object_release(rcgc_heap *h, void *obj)
@@ -404,5 +405,7 @@ void rcgc__decref_slow(void *obj)
         return;
     }
     hd->rcgc__refcnt = 0;
+    if (rcgc__list_of(obj) == RCGC__L_NONE && s->heap->unlisted > 0)
+        s->heap->unlisted--; /* it lost its list when memory ran out; now it dies */
     rcgc__object_die(s->heap, obj);
 }

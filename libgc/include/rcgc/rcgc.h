@@ -356,8 +356,10 @@ RCGC_API size_t rcgc_weakref_count(const void *obj);
 typedef struct {
     const rcgc_type *type;
     const char *name;
-    size_t count, bytes; /* live objects of the type and their payload+header bytes */
-    bool tracked;        /* the type has traverse */
+    size_t count; /* live objects of the type */
+    size_t bytes; /* the memory they occupy: payload and 16-byte header, plus a 16-byte
+                     size prefix for rcgc_new_var objects larger than type->size */
+    bool tracked; /* the type has traverse */
 } rcgc_census_entry;
 typedef int (*rcgc_census_fn)(const rcgc_census_entry *e, void *arg);
 /* One entry per type that ever had an object in this heap, in O(types).

@@ -125,11 +125,12 @@ typedef struct rcgc_heap_options {
     void *panic_arg;
 } rcgc_heap_options;
 
-/* Creates a heap. RCGC_DEBUG (comma list of stats,collectable,uncollectable,saveall,leak)
- * and RCGC_THRESHOLD (t0,t1,t2) are read from the environment unless
- * opts->ignore_environment; RCGC_THRESHOLD is ignored when opts->set_threshold.
- * Returns: a new heap, or NULL when memory runs out.
- * Thread safety: any thread; the calling thread owns the new heap. */
+/* Creates a heap (rcgc_heap_new: default options and this name). RCGC_DEBUG (comma list of
+ * stats,collectable,uncollectable,saveall,leak) and RCGC_THRESHOLD (t0,t1,t2) are read from the
+ * environment unless opts->ignore_environment; RCGC_THRESHOLD is ignored when
+ * opts->set_threshold. Returns: a new heap, or NULL when memory runs out or the allocator lacks
+ * a hook. Ownership: the caller owns the heap; release it with rcgc_heap_free. Thread safety:
+ * any thread; the calling thread owns the new heap. */
 RCGC_API rcgc_heap *rcgc_heap_new(const char *name);
 RCGC_API rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts);
 
@@ -141,7 +142,8 @@ RCGC_API rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts);
  * NULL is a no-op. Thread safety: owner thread; not from inside a callback. */
 RCGC_API void rcgc_heap_free(rcgc_heap *h);
 
-/* Returns: the heap's name (borrowed, lives as long as the heap). */
+/* Returns: the heap's name (borrowed, lives as long as the heap), or NULL for NULL.
+ * Thread safety: owner thread. */
 RCGC_API const char *rcgc_heap_name(const rcgc_heap *h);
 
 /* ---- objects ---- */
@@ -191,7 +193,8 @@ static inline void rcgc_decref(void *obj)
         hd->rcgc__refcnt = r - 1u;
 }
 
-/* NULL-safe variants. */
+/* NULL-safe variants of rcgc_incref and rcgc_decref: a NULL obj does nothing.
+ * Ownership and thread safety: as rcgc_incref / rcgc_decref. */
 static inline void rcgc_xincref(void *obj)
 {
     if (obj)
@@ -203,25 +206,36 @@ static inline void rcgc_xdecref(void *obj)
         rcgc_decref(obj);
 }
 
-/* Returns: the reference count (sys.getrefcount without its +1). */
+/* Returns: the reference count (sys.getrefcount without its +1); 0 only while the
+ * object dies. Thread safety: owner thread. */
 static inline size_t rcgc_refcount(const void *obj)
 {
     return rcgc__head(obj)->rcgc__refcnt;
 }
 
-/* Start and stop tracking an object of a type with traverse (no-op otherwise, and when
- * already in that state). An untracked object is invisible to the collector.
- * Thread safety: owner thread. */
+/* Start and stop tracking an object whose type has traverse (PyObject_GC_Track and
+ * UnTrack); no-op for other types and when the object is already in that state. An
+ * untracked object is invisible to the collector, its references included. Untracking
+ * needs no memory except in one case: when the list of untracked objects cannot grow,
+ * the object stays valid but rcgc_heap_free can no longer release it.
+ * Thread safety: owner thread; legal in every callback but traverse. */
 RCGC_API void rcgc_track(void *obj);
 RCGC_API void rcgc_untrack(void *obj);
+/* Returns: whether the collector scans obj (gc.is_tracked): true for a new object of a
+ * type with traverse, until rcgc_untrack; frozen objects count as tracked.
+ * Thread safety: owner thread. */
 RCGC_API bool rcgc_is_tracked(const void *obj);
-/* Returns: whether the PEP 442 finalizer of this object has run (tracked types only). */
+/* Returns: whether the PEP 442 finalizer of obj has run (gc.is_finalized); always false
+ * for types without traverse, whose finalizer runs at every death.
+ * Thread safety: owner thread. */
 RCGC_API bool rcgc_is_finalized(const void *obj);
-/* Returns: the object's type (borrowed) / heap. */
+/* Returns: the object's type (borrowed, the static the user filled in) and its heap.
+ * Thread safety: owner thread. */
 RCGC_API const rcgc_type *rcgc_type_of(const void *obj);
 RCGC_API rcgc_heap *rcgc_heap_of(const void *obj);
-/* Returns: the allocation site recorded by rcgc_new (file borrowed from the caller's
- * string literal; "<rcgc>" for the library's own objects). */
+/* Returns: the allocation site recorded by rcgc_new / rcgc_new_var (the file string is
+ * the caller's __FILE__ literal, borrowed; "<rcgc>" and line 0 for the library's own
+ * objects, such as weak references). Thread safety: owner thread. */
 RCGC_API const char *rcgc_site_file(const void *obj);
 RCGC_API int rcgc_site_line(const void *obj);
 
@@ -242,13 +256,20 @@ RCGC_API int rcgc_site_line(const void *obj);
  * Thread safety: owner thread; from finalizers and callbacks it returns 0. */
 RCGC_API ssize_t rcgc_collect(rcgc_heap *h, int generation);
 
-/* count[0] = container allocations minus frees since the last collection (never below
- * 0); count[n+1] = collections of generation n since the last collection of n+1. */
+/* gc.get_count(): count[0] = allocations minus frees of objects whose type has traverse
+ * since the last collection (never below 0); count[n+1] = collections of generation n
+ * since the last collection of generation n+1. Thread safety: owner thread. */
 RCGC_API void rcgc_get_count(const rcgc_heap *h, size_t count[3]);
-/* Automatic collection runs at a container allocation when count0 > t0, the collector
- * is enabled and t0 != 0. Defaults (700, 10, 10). */
+/* gc.set_threshold / get_threshold. An automatic collection runs at the allocation of an
+ * object whose type has traverse when count0 > t0, the collector is enabled and
+ * t0 != 0; it collects the oldest generation n whose count exceeds tn, except that
+ * generation 2 is collected only once the objects that survived generation-1
+ * collections since the last full one reach a quarter of that full collection's
+ * survivors. Defaults (700, 10, 10). Thread safety: owner thread. */
 RCGC_API void rcgc_set_threshold(rcgc_heap *h, size_t t0, size_t t1, size_t t2);
 RCGC_API void rcgc_get_threshold(const rcgc_heap *h, size_t t[3]);
+/* gc.enable / disable / isenabled: automatic collection only; rcgc_collect always
+ * collects. Thread safety: owner thread. */
 RCGC_API void rcgc_enable(rcgc_heap *h);
 RCGC_API void rcgc_disable(rcgc_heap *h);
 RCGC_API bool rcgc_is_enabled(const rcgc_heap *h);
@@ -257,38 +278,66 @@ typedef struct {
     size_t collections, collected, uncollectable;
     uint64_t pause_total_ns, pause_max_ns;
 } rcgc_gen_stats;
-/* Cumulative statistics, indexed by the generation that was collected. */
+/* gc.get_stats() plus pause times: cumulative since the heap was made, indexed by the
+ * generation that was collected (a full collection counts only in out[2]); collected
+ * includes weak references freed by their callbacks, excludes resurrected objects.
+ * Thread safety: owner thread. */
 RCGC_API void rcgc_get_stats(const rcgc_heap *h, rcgc_gen_stats out[3]);
 
+/* gc.set_debug / get_debug with the RCGC_DEBUG_* flags. STATS, COLLECTABLE and
+ * UNCOLLECTABLE print CPython's lines to stderr; SAVEALL puts every unreachable object
+ * in the garbage list instead of freeing it. Thread safety: owner thread. */
 RCGC_API void rcgc_set_debug(rcgc_heap *h, unsigned flags);
 RCGC_API unsigned rcgc_get_debug(const rcgc_heap *h);
 
 /* ---- the garbage list (gc.garbage); it holds a strong reference to each entry ---- */
 
+/* The list is filled by collections: with the objects of unreachable cycles that hold
+ * a legacy_del object (and everything such an object reaches), or with every
+ * unreachable object under SAVEALL. When memory for the list runs out, an object is
+ * left out of it and stays in the heap (the next collection finds it again).
+ * Thread safety of all four: owner thread. */
+
+/* Returns: the number of entries. */
 RCGC_API size_t rcgc_garbage_count(const rcgc_heap *h);
-/* Returns: entry i (borrowed), or NULL when i is out of range. */
+/* Returns: entry i, or NULL when i is out of range.
+ * Ownership: borrowed (valid while the list holds it). */
 RCGC_API void *rcgc_garbage_get(rcgc_heap *h, size_t i);
-/* Removes the first entry that is obj and drops the list's reference.
- * Returns: 0, or RCGC_ENOENT when obj is not in the list. */
+/* Removes the first entry that is obj and drops the list's reference (may free obj).
+ * Returns: 0. Errors: RCGC_ENOENT when obj is not in the list. */
 RCGC_API int rcgc_garbage_remove(rcgc_heap *h, void *obj);
 /* Empties the list, dropping its references (which may free objects). */
 RCGC_API void rcgc_garbage_clear(rcgc_heap *h);
 
 /* ---- walks: visitors get borrowed objects; a non-zero result stops the walk ---- */
 
-/* Visits the tracked objects of generation 0..2, or of all three for -1 (never the
- * frozen ones, never the objects of a collection in progress).
- * Returns: 0, the visitor's non-zero result, or RCGC_EINVAL for a bad generation. */
+/* While a walk runs, collections are refused (automatic ones are skipped), and objects
+ * the visitor untracks or frees are skipped, never visited twice.
+ * Thread safety of all three: owner thread. */
+
+/* gc.get_objects(generation): visits the tracked objects of generation 0..2, or of all
+ * three for -1 (never the frozen ones, never the objects of a collection in progress).
+ * Returns: 0, or the visitor's non-zero result. Errors: RCGC_EINVAL for a generation
+ * outside -1..2 or a NULL heap or visitor. Ownership: visitors get borrowed objects. */
 RCGC_API int rcgc_get_objects(rcgc_heap *h, int generation, rcgc_visit_fn fn, void *arg);
-/* Visits each tracked object (generations 0..2) whose traverse visits target, once. */
+/* gc.get_referrers(target): visits, once each, the tracked objects of generations 0..2
+ * whose traverse visits target. Returns and errors: as rcgc_get_objects. */
 RCGC_API int rcgc_get_referrers(rcgc_heap *h, const void *target, rcgc_visit_fn fn, void *arg);
-/* Visits what obj's traverse visits (nothing for a type without traverse). */
+/* gc.get_referents(obj): visits what obj's traverse visits, in its order (nothing for
+ * a type without traverse, tracked or not). Returns: 0 or the visitor's non-zero
+ * result. Errors: RCGC_EINVAL for a NULL obj or visitor. */
 RCGC_API int rcgc_get_referents(void *obj, rcgc_visit_fn fn, void *arg);
 
 /* ---- freezing (gc.freeze): frozen objects are never scanned nor changed ---- */
 
+/* gc.freeze(): moves every tracked object of generations 0..2 to the permanent
+ * generation and resets the counts; collections then never scan those objects nor
+ * write to them (copy-on-write friendly before fork()). gc.unfreeze(): moves them back
+ * to generation 2. Both do nothing while a collection or a walk runs, and when memory
+ * for the move runs out. Thread safety: owner thread. */
 RCGC_API void rcgc_freeze(rcgc_heap *h);
 RCGC_API void rcgc_unfreeze(rcgc_heap *h);
+/* Returns: the number of frozen objects. Thread safety: owner thread. */
 RCGC_API size_t rcgc_get_freeze_count(const rcgc_heap *h);
 
 /* ---- callbacks and event hooks ---- */
@@ -322,14 +371,17 @@ typedef void (*rcgc_event_fn)(rcgc_heap *h, const rcgc_event *ev, void *arg);
 
 /* gc.callbacks: fn(h, RCGC_PHASE_START/STOP, info, arg) around every collection except
  * the final one of rcgc_heap_free, in registration order. The same pair may be added
- * twice and is then called twice.
- * Returns: 0, RCGC_ENOMEM, or RCGC_EINVAL for a NULL fn. remove_*: 0 (the oldest
- * matching registration is removed), or RCGC_ENOENT. */
+ * twice and is then called twice; a callback may add or remove callbacks.
+ * Returns: 0. Errors: RCGC_ENOMEM; RCGC_EINVAL for a NULL heap or fn; remove_*:
+ * RCGC_ENOENT when no such registration exists (else the oldest match is removed).
+ * Ownership: arg is borrowed until removal. Thread safety: owner thread. */
 RCGC_API int rcgc_add_callback(rcgc_heap *h, rcgc_callback_fn fn, void *arg);
 RCGC_API int rcgc_remove_callback(rcgc_heap *h, rcgc_callback_fn fn, void *arg);
 /* Event hooks get START and DONE of every collection, and one COLLECTABLE (resp.
  * UNCOLLECTABLE) event per object when DEBUG_COLLECTABLE (resp. DEBUG_UNCOLLECTABLE)
- * is set: what the debug flags print, as data. Same return values as callbacks. */
+ * is set: what the debug flags print, as data, in registration order. The event and
+ * its object are borrowed for the call; a hook must not allocate, decref or collect.
+ * Returns, errors, ownership, thread safety: as for callbacks. */
 RCGC_API int rcgc_add_event_hook(rcgc_heap *h, rcgc_event_fn fn, void *arg);
 RCGC_API int rcgc_remove_event_hook(rcgc_heap *h, rcgc_event_fn fn, void *arg);
 
@@ -344,11 +396,14 @@ RCGC_API int rcgc_remove_event_hook(rcgc_heap *h, rcgc_event_fn fn, void *arg);
  * valid while the weak reference may still call cb. */
 RCGC_API RCGC_NODISCARD void *rcgc_weakref_new(rcgc_heap *h, void *target, rcgc_weakref_cb cb,
                                                void *arg);
-/* Returns: a new reference to the target, or NULL once it is cleared. */
+/* Returns: the target, or NULL once it is cleared (or while it dies) or when ref is not
+ * a weak reference. Ownership: a new reference. Thread safety: owner thread. */
 RCGC_API void *rcgc_weakref_get(void *ref);
-/* Returns: whether obj is a weak reference made by rcgc_weakref_new. */
+/* Returns: whether obj is a weak reference made by rcgc_weakref_new.
+ * Thread safety: owner thread. */
 RCGC_API bool rcgc_is_weakref(const void *obj);
-/* Returns: how many live weak references point at obj. */
+/* Returns: how many uncleared weak references point at obj (weakref.getweakrefcount).
+ * Thread safety: owner thread. */
 RCGC_API size_t rcgc_weakref_count(const void *obj);
 
 /* ---- census ---- */
@@ -362,14 +417,17 @@ typedef struct {
     bool tracked; /* the type has traverse */
 } rcgc_census_entry;
 typedef int (*rcgc_census_fn)(const rcgc_census_entry *e, void *arg);
-/* One entry per type that ever had an object in this heap, in O(types).
- * Returns: 0, the visitor's non-zero result, or RCGC_EINVAL. */
+/* One entry per type that ever had an object in this heap, in the order the types first
+ * appeared, from live counters: O(types), no walk, no collection.
+ * Returns: 0, or the visitor's non-zero result. Errors: RCGC_EINVAL for a NULL heap or
+ * visitor. Ownership: the entry is borrowed for the call. Thread safety: owner thread. */
 RCGC_API int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg);
 
 /* ---- panic hook for code without a heap (decref of a dead object) ---- */
 
 /* Sets the process-wide fallback panic hook used when the heap has none; NULL restores
- * the default (message to stderr, then abort()). Thread safety: any thread. */
+ * the default (message to stderr, then abort()).
+ * Thread safety: call it at start-up, before other threads use rcgc. */
 RCGC_API void rcgc_set_panic_hook(rcgc_panic_fn fn, void *arg);
 
 /* Checks every invariant of the heap (lists, slots, flags, counters, refcounts against

@@ -8,8 +8,9 @@
  *     collector cannot know the order to finalize them in, so it parks them, with
  *     everything they reach, in the garbage list.
  *
- * It runs a few rounds of "requests" with DEBUG_STATS and DEBUG_UNCOLLECTABLE on, so
- * the collector prints CPython's lines, then prints the census and what is in the
+ * It runs a few rounds of "requests", the last with DEBUG_STATS and DEBUG_UNCOLLECTABLE
+ * on and one more with DEBUG_COLLECTABLE, so the collector prints CPython's lines, then
+ * prints the census and what is in the
  * garbage list. The inspection server and dashboard (issue "inspectd") will make this
  * a live demo. */
 #define _POSIX_C_SOURCE 200809L
@@ -197,6 +198,7 @@ static int print_census(const rcgc_census_entry *e, void *arg)
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 3;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* interleave with the collector's stderr lines */
     rcgc_heap *h = rcgc_heap_new("demo");
     if (h == NULL) {
         fprintf(stderr, "demo: out of memory\n");
@@ -215,6 +217,12 @@ int main(int argc, char **argv)
         fflush(stderr);
         printf("round %d: full collection found %zd unreachable objects\n", r + 1, n);
     }
+    printf("one more request, collected with DEBUG_COLLECTABLE:\n");
+    fflush(stdout);
+    rcgc_set_debug(h, RCGC_DEBUG_COLLECTABLE);
+    handle_request(h, &c, rounds * 100 + 1);
+    (void)rcgc_collect(h, 0);
+    fflush(stderr);
     printf("census (live objects by type):\n");
     rcgc_census(h, print_census, NULL);
     printf("garbage list: %zu uncollectable objects (Session cycles with legacy_del)\n",

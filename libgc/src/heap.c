@@ -228,8 +228,14 @@ void rcgc_heap_free(rcgc_heap *h)
 {
     if (h == NULL)
         return;
-    if (!h->collecting && !h->walking)
-        (void)rcgc__collect(h, 2, true);
+    if (h->collecting || h->walking || h->dealloc_depth > 0) {
+        /* Freeing the heap under a running collection, walk or death would pull the
+         * memory from under the caller's own stack frames. */
+        rcgc__panic(h, "rcgc_heap_free(\"%s\") called from inside a callback: ignored",
+                    h->name);
+        return;
+    }
+    (void)rcgc__collect(h, 2, true);
     report_shutdown(h);
     for (unsigned i = 0; i < RCGC__NLISTS; i++) {
         rcgc__olist *l = &h->lists[i];

@@ -478,6 +478,37 @@ static long refcount_in(const char *msg)
  * reference leaves its count (1) below the references the heap holds (2). The heap check
  * and (with RCGC_DEBUG_INVARIANTS) the collection report it through the panic hook with
  * the type name, the address and the refcount, and nothing is freed. */
+static rcgc_heap *g_free_target;
+
+static void free_heap_from_finalizer(tl_node *self)
+{
+    (void)self;
+    rcgc_heap_free(g_free_target); /* misuse: must be refused, not obeyed */
+}
+
+/* rcgc_heap_free from inside a finalizer run by a collection is reported to the panic
+ * hook and ignored: the collection finishes and the heap stays usable. */
+static void test_debug_heap_free_inside_callback_refused(void **state)
+{
+    (void)state;
+    rcgc_heap *h = tl_heap_new();
+    g_free_target = h;
+    tl_node *n = tl_new(h, &tl_FinNode, 1);
+    n->on_finalize = free_heap_from_finalizer;
+    tl_self_loop(n, 0);
+    rcgc_decref(n);
+    tl_panic_expect(true);
+    tl_panic_reset();
+    assert_int_equal(rcgc_collect(h, 2), 1);
+    assert_int_equal(tl_panic_count(), 1);
+    assert_non_null(strstr(tl_panic_message(0), "rcgc_heap_free"));
+    assert_int_equal(tl_log_count(TL_EV_DEALLOC, 1), 1);
+    tl_check(h);
+    tl_node *m = tl_new(h, &tl_Node, 2); /* still usable */
+    rcgc_decref(m);
+    tl_heap_free(h);
+}
+
 static void test_debug_panic_refcount_too_small(void **state)
 {
     (void)state;
@@ -551,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_debug_garbage_at_shutdown),
         cmocka_unit_test(test_debug_heap_free_runs_finalizers),
         cmocka_unit_test(test_debug_panic_refcount_too_small),
+        cmocka_unit_test(test_debug_heap_free_inside_callback_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,7 +139,9 @@ RCGC_API rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts);
  * holds N > 0 objects and SAVEALL is off (with DEBUG_UNCOLLECTABLE, the objects as
  * <Type 0x...>), prints a summary of objects still alive otherwise, and releases all
  * memory, including objects still referenced (their dealloc is not called).
- * NULL is a no-op. Thread safety: owner thread; not from inside a callback. */
+ * NULL is a no-op. Thread safety: owner thread; not from inside a callback (a call from
+ * a finalizer, callback, hook, visitor or dealloc is reported to the panic hook and
+ * does nothing). */
 RCGC_API void rcgc_heap_free(rcgc_heap *h);
 
 /* Returns: the heap's name (borrowed, lives as long as the heap), or NULL for NULL.

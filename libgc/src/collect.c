@@ -481,6 +481,10 @@ ssize_t rcgc__collect(rcgc_heap *h, int generation, bool quiet)
     if (!quiet)
         rcgc__run_callbacks(h, RCGC_PHASE_STOP, &info);
     h->collecting = 0;
+    if (!quiet) {
+        rcgc__safepoint_check(h);
+        rcgc__snapshot_maybe(h, false);
+    }
     return r;
 }
 

@@ -33,7 +33,9 @@ const char *rcgc_strerror(int code)
     case RCGC_ENOENT:
         return "not found";
     case RCGC_EBUSY:
-        return "a collection is running";
+        return "busy: not allowed in this state";
+    case RCGC_ETIMEDOUT:
+        return "timed out";
     default:
         return "unknown error";
     }
@@ -179,6 +181,10 @@ rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts)
         rcgc__read_environment(h);
     if (opts->set_threshold)
         memcpy(h->threshold, opts->threshold, sizeof h->threshold);
+    atomic_init(&h->mail_flag, false);
+    atomic_init(&h->snap, NULL);
+    atomic_init(&h->snap_readers, 0u);
+    rcgc__registry_add(h);
     return h;
 }
 
@@ -235,6 +241,7 @@ void rcgc_heap_free(rcgc_heap *h)
                     h->name);
         return;
     }
+    rcgc__registry_remove(h); /* from now on no other thread can reach the heap */
     (void)rcgc__collect(h, 2, true);
     report_shutdown(h);
     for (unsigned i = 0; i < RCGC__NLISTS; i++) {

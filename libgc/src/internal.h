@@ -26,10 +26,13 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <rcgc/rcgc.h>
+#include <rcgc/snapshot.h>
 
 /* ---- object state bits, in the low byte of rcgc_head.rcgc__info ---- */
 
@@ -137,6 +140,18 @@ struct rcgc_heap {
 
     size_t nobjects; /* live objects, listed or not */
     size_t unlisted; /* live objects in RCGC__L_NONE outside death (after ENOMEM) */
+
+    /* other threads (thread.c): registry links, mailbox and released/borrowed state
+     * are guarded by the registry lock; snapshots are swapped atomically */
+    struct rcgc_heap *reg_prev, *reg_next;
+    pthread_t owner;
+    struct rcgc__request *mail;
+    atomic_bool mail_flag; /* a call is waiting: checked at every safepoint */
+    bool released, borrowed;
+    _Atomic(struct rcgc__snapbox *) snap;
+    atomic_uint snap_readers;
+    struct rcgc__snapbox *retired; /* replaced snapshots not yet freed (owner only) */
+    uint64_t snap_serial, snap_time_ns;
 };
 
 /* ---- header access ---- */
@@ -257,5 +272,22 @@ void rcgc__emit(rcgc_heap *h, const rcgc_event *ev);
 void rcgc__run_callbacks(rcgc_heap *h, int phase, const rcgc_collect_info *info);
 void rcgc__read_environment(rcgc_heap *h);
 void rcgc__hooks_free(rcgc_heap *h, rcgc__hooks *hs);
+
+/* ---- other threads (thread.c) ---- */
+
+void rcgc__registry_add(rcgc_heap *h);
+/* Unregisters (waiting for a borrowing inspector), fails a pending call, frees the
+ * snapshots. */
+void rcgc__registry_remove(rcgc_heap *h);
+/* Runs a pending call if the heap is at a consistent point. */
+void rcgc__serve(rcgc_heap *h);
+/* Publishes a snapshot if an inspector is attached and the last one is stale (or
+ * force). */
+void rcgc__snapshot_maybe(rcgc_heap *h, bool force);
+static inline void rcgc__safepoint_check(rcgc_heap *h)
+{
+    if (RCGC_UNLIKELY(atomic_load_explicit(&h->mail_flag, memory_order_relaxed)))
+        rcgc__serve(h);
+}
 
 #endif /* RCGC_INTERNAL_H */

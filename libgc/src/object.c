@@ -158,6 +158,7 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
     size_t extra = sizeof(rcgc_head) + (var ? RCGC__VARSIZE_PREFIX : 0);
     if (size > SIZE_MAX - extra)
         return NULL;
+    rcgc__safepoint_check(h);
     rcgc__site *s = site_get(h, t, file, line);
     if (s == NULL)
         return NULL;

@@ -43,10 +43,11 @@ extern "C" {
 
 /* ---- errors ---- */
 
-#define RCGC_EINVAL (-1) /* bad argument (a generation outside 0..2, a NULL heap) */
-#define RCGC_ENOMEM (-2) /* the heap's allocator returned NULL */
-#define RCGC_ENOENT (-3) /* not found (remove_* of something never added) */
-#define RCGC_EBUSY (-4)  /* not allowed while a collection runs */
+#define RCGC_EINVAL (-1)    /* bad argument (a generation outside 0..2, a NULL heap) */
+#define RCGC_ENOMEM (-2)    /* the heap's allocator returned NULL */
+#define RCGC_ENOENT (-3)    /* not found (remove_* of something never added) */
+#define RCGC_EBUSY (-4)     /* not allowed in this state (a collection runs, ...) */
+#define RCGC_ETIMEDOUT (-5) /* a wait ran out of time */
 
 /* Returns: a static English description of an RCGC_E* code ("unknown error" otherwise).
  * Thread safety: any thread. */
@@ -424,6 +425,25 @@ typedef int (*rcgc_census_fn)(const rcgc_census_entry *e, void *arg);
  * Returns: 0, or the visitor's non-zero result. Errors: RCGC_EINVAL for a NULL heap or
  * visitor. Ownership: the entry is borrowed for the call. Thread safety: owner thread. */
 RCGC_API int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg);
+
+/* ---- threads: the host and the inspector (DESIGN.md, Threads) ---- */
+
+/* A safepoint: the owner offers the inspector a consistent moment. Runs a walk the
+ * inspector asked for, if any, and publishes a fresh snapshot when an inspector is
+ * attached and the last one is stale. Allocation and the end of every collection are
+ * safepoints too; a host that computes for long without allocating should call this.
+ * Costs one relaxed atomic load when nobody asks. NULL is a no-op.
+ * Thread safety: owner thread; not inside a callback (it then does nothing). */
+RCGC_API void rcgc_safepoint(rcgc_heap *h);
+
+/* rcgc_heap_release: the owner declares the heap idle (blocked in I/O, sleeping) and
+ * promises not to touch it, nor any of its objects, until rcgc_heap_acquire. Meanwhile
+ * the inspector walks the heap from its own thread. rcgc_heap_acquire waits for such a
+ * walk to finish (walks are bounded) and makes the calling thread the owner.
+ * NULL is a no-op. Thread safety: release from the owner thread; acquire from the
+ * thread that becomes the owner. */
+RCGC_API void rcgc_heap_release(rcgc_heap *h);
+RCGC_API void rcgc_heap_acquire(rcgc_heap *h);
 
 /* ---- panic hook for code without a heap (decref of a dead object) ---- */
 

@@ -1,0 +1,85 @@
+/* rcgc/snapshot.h: the one internal interface between librcgc and the inspection
+ * server (librcgc-inspect). Not for applications: names are rcgc__, and the layout may
+ * change in any release; librcgc-inspect is always built from the same source tree.
+ *
+ * Threading model. A heap belongs to its owner thread (see rcgc.h). The inspector runs on
+ * other threads and never walks a live heap on its own. It gets:
+ *  - the registry of heaps, guarded by one process-wide mutex;
+ *  - snapshots that the owner publishes (after collections, at safepoints, when it
+ *    releases the heap) and that any thread reads without taking a lock the owner
+ *    waits for;
+ *  - calls: a function run against the heap on the owner thread at its next safepoint
+ *    (allocation, the end of a collection, rcgc_safepoint), or on the caller's thread
+ *    while the owner has released the heap with rcgc_heap_release. */
+#ifndef RCGC_SNAPSHOT_H
+#define RCGC_SNAPSHOT_H
+
+#include <rcgc/rcgc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Live objects and bytes allocated at one site (type, file:line). */
+typedef struct {
+    const rcgc_type *type;
+    const char *file; /* the rcgc_new caller's __FILE__ */
+    int line;
+    size_t count, bytes;
+} rcgc__site_entry;
+
+/* What the owner published; immutable once published. */
+typedef struct rcgc__snapshot {
+    uint64_t serial;  /* 1, 2, ...: one per publication */
+    uint64_t time_ns; /* CLOCK_MONOTONIC at publication */
+    size_t count[3], threshold[3];
+    size_t generation_size[3]; /* tracked objects in each generation */
+    size_t frozen, untracked, garbage;
+    size_t objects, bytes; /* all live objects of the heap */
+    bool enabled;
+    unsigned debug;
+    rcgc_gen_stats stats[3];
+    size_t ntypes;
+    const rcgc_census_entry *types; /* every type that had objects; names borrowed */
+    size_t nsites;
+    const rcgc__site_entry *sites; /* every site that has live objects */
+} rcgc__snapshot;
+
+/* Turns publication on (an inspector is attached) or off. Off, the owner publishes
+ * nothing and pays one relaxed atomic load per safepoint. Thread safety: any thread. */
+RCGC_API void rcgc__set_inspected(bool on);
+
+/* Visits each heap of the process in creation order, under the registry lock: fn must
+ * not call rcgc__heap_call or anything else that takes the lock, and must not keep the
+ * heap pointer after it returns. Returns: 0 or fn's first non-zero result.
+ * Thread safety: any thread. */
+RCGC_API int rcgc__heaps_foreach(int (*fn)(rcgc_heap *h, void *arg), void *arg);
+
+/* Runs fn(snapshot, arg) on the newest snapshot of the heap called name, under the
+ * registry lock (the same rules as rcgc__heaps_foreach). A heap that never published
+ * gives a snapshot with serial 0 and nothing else filled in.
+ * Returns: fn's result, or RCGC_ENOENT when no heap has that name.
+ * Thread safety: any thread. */
+RCGC_API int rcgc__snapshot_read(const char *name,
+                                 int (*fn)(const rcgc__snapshot *s, void *arg), void *arg);
+
+/* Runs fn(h, arg) against the heap called name: on the owner thread at its next
+ * safepoint, or on this thread at once while the owner has released the heap. fn may use
+ * every read-only call of rcgc.h (walks, refcounts, weakref_get is not read-only), must
+ * not allocate, free or collect, and should bound its own work.
+ * Returns: 0 once fn ran; RCGC_ETIMEDOUT when no safepoint came within timeout_ns (fn
+ * did not run and never will); RCGC_ENOENT when no heap has that name or it was freed
+ * before fn ran. Thread safety: any thread but an owner's (an owner calling it on its
+ * own heap would wait for itself; it then gets RCGC_EBUSY). */
+RCGC_API int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
+                             uint64_t timeout_ns);
+
+/* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
+ * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
+RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RCGC_SNAPSHOT_H */

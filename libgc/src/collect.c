@@ -368,11 +368,13 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     /* handle_weakrefs: clear every weak reference to or of trash, then call the
      * callbacks of the cleared ones that are not trash themselves. */
     void *to_call = NULL;
-    bool user_ran = false; /* a resurrection needs user code: skip the second analysis */
+    /* A resurrection needs user code: without any, the second analysis is skipped. An
+     * event hook that got COLLECTABLE objects may have kept one. */
+    bool user_ran = (h->debug & RCGC_DEBUG_COLLECTABLE) && h->event_hooks.len > 0;
     for (uint32_t i = 0; i < work->len; i++)
         if (work->items[i] != NULL)
             rcgc__weakrefs_clear_for_collect(h, work->items[i], &to_call);
-    user_ran = to_call != NULL;
+    user_ran = user_ran || to_call != NULL;
     m += rcgc__weakrefs_run_callbacks(h, to_call);
 
     /* finalize_garbage: every PEP 442 finalizer, once per object, before any clear. */

@@ -6,6 +6,7 @@
  * leaves a hole that is squeezed out when the outermost run ends. */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 /* ---- registrations ---- */
@@ -182,8 +183,9 @@ static void read_threshold(rcgc_heap *h, const char *v)
         char *end;
         if (*p < '0' || *p > '9')
             goto bad;
+        errno = 0;
         unsigned long long x = strtoull(p, &end, 10);
-        if (end == p || x > SIZE_MAX)
+        if (end == p || errno == ERANGE || x > SIZE_MAX)
             goto bad;
         t[i] = (size_t)x;
         p = end;

@@ -213,10 +213,16 @@ static void report_shutdown(rcgc_heap *h)
         }
     }
     /* Frozen objects are meant to live forever; the garbage list was reported above. */
-    size_t alive = h->nobjects - rcgc__olist_size(&h->lists[RCGC__L_PERM]) - h->garbage_len;
+    size_t not_counted = rcgc__olist_size(&h->lists[RCGC__L_PERM]);
+    for (size_t i = 0; i < h->garbage_len; i++)
+        if (rcgc__list_of(h->garbage[i]) != RCGC__L_PERM)
+            not_counted++;
+    size_t alive = h->nobjects > not_counted ? h->nobjects - not_counted : 0;
     if (alive > 0 && !(h->debug & RCGC_DEBUG_SAVEALL)) {
-        fprintf(stderr, "rcgc: heap \"%s\" freed with %zu objects still alive (", h->name,
-                alive);
+        fprintf(stderr,
+                "rcgc: heap \"%s\" freed with %zu objects still alive (by type, "
+                "garbage list included: ",
+                h->name, alive);
         size_t shown = 0;
         for (size_t i = 0; i < h->ntypes && shown < 8; i++) {
             if (h->types[i]->live == 0)

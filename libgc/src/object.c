@@ -364,6 +364,8 @@ static void die_body(rcgc_heap *h, void *obj)
         rcgc__weakrefs_clear(h, obj, false);
     if (t->dealloc != NULL)
         t->dealloc(obj);
+    rcgc__olist_remove(h, obj); /* a dealloc that tracked its object again (as CPython's
+                                   subtype_dealloc may) must not leave it listed */
     object_free(h, obj);
 }
 

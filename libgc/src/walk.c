@@ -31,7 +31,8 @@ static int walk_gens(rcgc_heap *h, int lo, int hi, const void *target, rcgc_visi
     for (int g = lo; g <= hi && r == 0; g++) {
         rcgc__olist *l = &h->lists[g];
         rcgc__olist_pin(l);
-        for (uint32_t i = 0; i < l->len && r == 0; i++) {
+        uint32_t end = l->len; /* objects re-tracked by the visitor land past the end */
+        for (uint32_t i = 0; i < end && r == 0; i++) {
             void *obj = l->items[i];
             if (obj == NULL)
                 continue;

@@ -14,7 +14,8 @@
  * clear, finalize, legacy_del and dealloc; weak-reference callbacks; gc callbacks; event
  * hooks; walk visitors. What each may do:
  *  - traverse: only call visit on its children; no other rcgc call.
- *  - clear, dealloc: decref (and so free) objects, untrack; no collection runs inside.
+ *  - clear, dealloc: decref (and so free) objects, untrack and track; a dealloc may
+ *    allocate, and an allocation may then run an automatic collection (as in CPython).
  *  - finalize, legacy_del, weak-reference callbacks, gc callbacks: anything, including
  *    allocation, decref, weak references and rcgc_collect (refused with 0 while a
  *    collection runs).
@@ -138,7 +139,8 @@ RCGC_API rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts);
 /* Runs a final full collection (no gc callbacks, as CPython's shutdown collection),
  * prints "rcgc: N uncollectable objects at shutdown" to stderr when the garbage list
  * holds N > 0 objects and SAVEALL is off (with DEBUG_UNCOLLECTABLE, the objects as
- * <Type 0x...>), prints a summary of objects still alive otherwise, and releases all
+ * <Type 0x...>), then, SAVEALL still off, how many other objects are still alive
+ * (frozen ones not counted) with the live count of each type, and releases all
  * memory, including objects still referenced (their dealloc is not called).
  * NULL is a no-op. Thread safety: owner thread; not from inside a callback (a call from
  * a finalizer, callback, hook, visitor or dealloc is reported to the panic hook and
@@ -335,7 +337,9 @@ RCGC_API int rcgc_get_referents(void *obj, rcgc_visit_fn fn, void *arg);
 
 /* gc.freeze(): moves every tracked object of generations 0..2 to the permanent
  * generation and resets the counts; collections then never scan those objects nor
- * write to them (copy-on-write friendly before fork()). gc.unfreeze(): moves them back
+ * change their collector state (copy-on-write friendly before fork()); the one write a
+ * collection may still make is the reference count of a frozen weak reference whose
+ * callback it runs because the target died. gc.unfreeze(): moves them back
  * to generation 2. Both do nothing while a collection or a walk runs, and when memory
  * for the move runs out. Thread safety: owner thread. */
 RCGC_API void rcgc_freeze(rcgc_heap *h);

@@ -119,9 +119,44 @@ static void print_event(rcgc_heap *h, const rcgc_event *ev)
     }
 }
 
+/* The sink and its argument travel together, so that a reader never pairs one sink with
+ * another's argument. */
+typedef struct sink {
+    rcgc__event_sink_fn fn;
+    void *arg;
+    struct sink *next; /* every sink ever set: never freed, as a reader may hold one */
+} sink;
+static _Atomic(sink *) g_sink;
+static sink *g_all_sinks;
+static pthread_mutex_t g_sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void rcgc__set_event_sink(rcgc__event_sink_fn fn, void *arg)
+{
+    if (fn == NULL) {
+        atomic_store(&g_sink, NULL);
+        return;
+    }
+    /* Set a handful of times per process (inspector start/stop): a few bytes each. */
+    pthread_mutex_lock(&g_sink_lock);
+    sink *s = NULL;
+    for (sink *k = g_all_sinks; k != NULL && s == NULL; k = k->next)
+        if (k->fn == fn && k->arg == arg)
+            s = k;
+    if (s == NULL && (s = malloc(sizeof *s)) != NULL) {
+        *s = (sink){fn, arg, g_all_sinks};
+        g_all_sinks = s;
+    }
+    pthread_mutex_unlock(&g_sink_lock);
+    if (s != NULL)
+        atomic_store(&g_sink, s);
+}
+
 void rcgc__emit(rcgc_heap *h, const rcgc_event *ev)
 {
     print_event(h, ev);
+    sink *sk = atomic_load_explicit(&g_sink, memory_order_acquire);
+    if (sk != NULL)
+        sk->fn(h, h->name, ev, sk->arg);
     rcgc__hooks *hs = &h->event_hooks;
     if (hs->len == 0)
         return;

@@ -386,16 +386,17 @@ void rcgc__object_die(rcgc_heap *h, void *obj)
 {
     if (h->dealloc_depth >= RCGC__TRASH_DEPTH && trash_deposit(h, obj))
         return;
+    /* Only increments and decrements: a finalizer that lets another thread into the
+     * heap (as one that releases a GIL does) interleaves deaths, and the count must
+     * still come back to zero. */
     h->dealloc_depth++;
     die_body(h, obj);
-    h->dealloc_depth--;
-    if (h->dealloc_depth == 0) {
-        /* Unwound: run the deferred deaths, each from a shallow stack. */
-        h->dealloc_depth = 1;
+    if (h->dealloc_depth == 1) {
+        /* The outermost death: run the deferred ones, each from a shallow stack. */
         while (h->trash_len > 0)
             die_body(h, h->trash[--h->trash_len]);
-        h->dealloc_depth = 0;
     }
+    h->dealloc_depth--;
 }
 
 void rcgc__decref_slow(void *obj)

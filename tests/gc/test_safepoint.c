@@ -391,6 +391,69 @@ static void test_safepoint_registry(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ---- the process-wide event sink ---- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    size_t start, done, collectable, other_heaps;
+} sink_rec;
+
+static void record_event(rcgc_heap *h, const char *heap_name, const rcgc_event *ev, void *arg)
+{
+    (void)h;
+    sink_rec *r = arg;
+    pthread_mutex_lock(&r->lock);
+    if (strncmp(heap_name, "sink-", 5) != 0)
+        r->other_heaps++;
+    else if (ev->kind == RCGC_EVENT_COLLECT_START)
+        r->start++;
+    else if (ev->kind == RCGC_EVENT_COLLECT_DONE)
+        r->done++;
+    else if (ev->kind == RCGC_EVENT_COLLECTABLE)
+        r->collectable++;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *collect_a_lot(void *arg)
+{
+    rcgc_heap *h = arg;
+    for (int i = 0; i < 100; i++) {
+        pair *x = rcgc_new(h, &pair_type);
+        if (x != NULL) {
+            rcgc_incref(x);
+            x->a = x;
+            rcgc_decref(x);
+        }
+        (void)rcgc_collect(h, 0);
+    }
+    return NULL;
+}
+
+/* Every heap's events reach the sink, from the owner threads, concurrently. */
+static void test_safepoint_event_sink(void **state)
+{
+    (void)state;
+    static sink_rec rec = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    rcgc__set_event_sink(record_event, &rec);
+    rcgc_heap *a = heap_named("sink-a"), *b = heap_named("sink-b");
+    rcgc_set_debug(b, RCGC_DEBUG_COLLECTABLE);
+    rcgc_disable(a);
+    rcgc_disable(b);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, collect_a_lot, a), 0);
+    collect_a_lot(b);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    rcgc__set_event_sink(NULL, NULL);
+    (void)rcgc_collect(a, 0); /* after removal: not recorded */
+    pthread_mutex_lock(&rec.lock);
+    assert_int_equal(rec.start, 200);
+    assert_int_equal(rec.done, 200);
+    assert_int_equal(rec.collectable, 100);
+    pthread_mutex_unlock(&rec.lock);
+    rcgc_heap_free(a);
+    rcgc_heap_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_safepoint_snapshot_published),
         cmocka_unit_test(test_safepoint_hammered_while_churning),
         cmocka_unit_test(test_safepoint_registry),
+        cmocka_unit_test(test_safepoint_event_sink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,18 @@ RCGC_API int rcgc__snapshot_read(const char *name,
 RCGC_API int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
                              uint64_t timeout_ns);
 
+/* The process-wide event sink: every heap's collection events (START and DONE always,
+ * COLLECTABLE / UNCOLLECTABLE per the heap's debug flags), after the heap's own hooks,
+ * on the owner thread. The sink must be thread-safe (owners of different heaps call it
+ * concurrently), fast and must not call into rcgc. NULL removes it; after
+ * rcgc__set_event_sink(NULL, NULL) returns, a sink may still be running on an owner
+ * thread for a moment: the caller keeps arg valid until it has stopped every heap's use
+ * (the inspector keeps its sink state alive for the life of the process).
+ * Thread safety: any thread. */
+typedef void (*rcgc__event_sink_fn)(rcgc_heap *h, const char *heap_name, const rcgc_event *ev,
+                                    void *arg);
+RCGC_API void rcgc__set_event_sink(rcgc__event_sink_fn fn, void *arg);
+
 /* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
  * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
 RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);

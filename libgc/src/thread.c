@@ -19,6 +19,7 @@ enum { REQ_QUEUED, REQ_RUNNING, REQ_DONE, REQ_GONE };
 struct rcgc__request {
     void (*fn)(rcgc_heap *h, void *arg);
     void *arg;
+    bool mutate;       /* may collect or change settings: only on the owner thread */
     int state;         /* REQ_*, under g_lock */
     pthread_cond_t cv; /* signalled when state leaves QUEUED/RUNNING */
 };
@@ -224,9 +225,13 @@ void rcgc__serve(rcgc_heap *h)
     req->state = REQ_RUNNING;
     pthread_mutex_unlock(&g_lock);
 
-    h->walking++; /* the call may walk: no collection may start under it */
-    req->fn(h, req->arg);
-    h->walking--;
+    if (req->mutate) {
+        req->fn(h, req->arg);
+    } else {
+        h->walking++; /* a read-only call may walk: no collection may start under it */
+        req->fn(h, req->arg);
+        h->walking--;
+    }
 
     pthread_mutex_lock(&g_lock);
     req->state = REQ_DONE;
@@ -266,14 +271,14 @@ static void deadline_of(struct timespec *ts, uint64_t timeout_ns)
     ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
-int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
-                    uint64_t timeout_ns)
+static int heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
+                     uint64_t timeout_ns, bool mutate)
 {
     if (name == NULL || fn == NULL)
         return RCGC_EINVAL;
     struct timespec deadline;
     deadline_of(&deadline, timeout_ns);
-    struct rcgc__request req = {fn, arg, REQ_QUEUED, PTHREAD_COND_INITIALIZER};
+    struct rcgc__request req = {fn, arg, mutate, REQ_QUEUED, PTHREAD_COND_INITIALIZER};
     int rc = 0;
     pthread_mutex_lock(&g_lock);
     rcgc_heap *h;
@@ -288,7 +293,7 @@ int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void 
             rc = RCGC_EBUSY;
             goto out;
         }
-        if (h->released && !h->borrowed) {
+        if (!mutate && h->released && !h->borrowed) {
             borrow_and_run(h, fn, arg);
             goto out;
         }
@@ -302,7 +307,7 @@ int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void 
     h->mail = &req;
     atomic_store_explicit(&h->mail_flag, true, memory_order_relaxed);
     while (req.state == REQ_QUEUED || req.state == REQ_RUNNING) {
-        if (req.state == REQ_QUEUED && h->released && !h->borrowed) {
+        if (!mutate && req.state == REQ_QUEUED && h->released && !h->borrowed) {
             /* The owner released the heap meanwhile: take the call back, run it here. */
             h->mail = NULL;
             atomic_store_explicit(&h->mail_flag, false, memory_order_relaxed);
@@ -325,6 +330,18 @@ out:
     pthread_mutex_unlock(&g_lock);
     pthread_cond_destroy(&req.cv);
     return rc;
+}
+
+int rcgc__heap_call(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
+                    uint64_t timeout_ns)
+{
+    return heap_call(name, fn, arg, timeout_ns, false);
+}
+
+int rcgc__heap_call_owner(const char *name, void (*fn)(rcgc_heap *h, void *arg), void *arg,
+                          uint64_t timeout_ns)
+{
+    return heap_call(name, fn, arg, timeout_ns, true);
 }
 
 /* ---- release and acquire ---- */

@@ -271,6 +271,7 @@ static void test_safepoint_snapshot_published(void **state)
     assert_int_equal(rcgc__snapshot_read("snap", copy_snapshot, &c), 7);
     assert_int_equal(c.serial, 0); /* not inspected: nothing published */
     rcgc__set_inspected(true);
+    rcgc_disable(h); /* no automatic collection publishes early (stress builds) */
     void *o[5];
     for (int i = 0; i < 5; i++)
         o[i] = rcgc_new(h, &pair_type);
@@ -454,6 +455,67 @@ static void test_safepoint_event_sink(void **state)
     rcgc_heap_free(b);
 }
 
+/* ---- calls that change the heap run on the owner only ---- */
+
+typedef struct {
+    ssize_t collected;
+    pthread_t ran_on;
+} collect_call;
+
+static void do_collect(rcgc_heap *h, void *arg)
+{
+    collect_call *c = arg;
+    c->collected = rcgc_collect(h, 2); /* a mutating call may collect */
+    c->ran_on = pthread_self();
+}
+
+typedef struct {
+    const char *name;
+    uint64_t timeout_ns;
+    collect_call call;
+    int rc;
+    atomic_int done;
+} owner_caller;
+
+static void *owner_call_thread(void *arg)
+{
+    owner_caller *c = arg;
+    c->rc = rcgc__heap_call_owner(c->name, do_collect, &c->call, c->timeout_ns);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void test_safepoint_owner_call_collects(void **state)
+{
+    (void)state;
+    rcgc_heap *h = heap_named("owner-call");
+    pair *x = rcgc_new(h, &pair_type);
+    rcgc_incref(x);
+    x->a = x;
+    rcgc_decref(x);
+    owner_caller c = {.name = "owner-call", .timeout_ns = 10000000000u};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, owner_call_thread, &c), 0);
+    while (!atomic_load(&c.done)) {
+        rcgc_safepoint(h);
+        sleep_ms(1);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(c.call.collected, 1);
+    assert_true(pthread_equal(c.call.ran_on, pthread_self()));
+
+    /* Released, the heap has no owner at work: the call times out, never runs here. */
+    rcgc_heap_release(h);
+    owner_caller d = {.name = "owner-call", .timeout_ns = 30000000u};
+    assert_int_equal(pthread_create(&t, NULL, owner_call_thread, &d), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    rcgc_heap_acquire(h);
+    assert_int_equal(d.rc, RCGC_ETIMEDOUT);
+    assert_int_equal(d.call.collected, 0);
+    rcgc_heap_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_safepoint_hammered_while_churning),
         cmocka_unit_test(test_safepoint_registry),
         cmocka_unit_test(test_safepoint_event_sink),
+        cmocka_unit_test(test_safepoint_owner_call_collects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

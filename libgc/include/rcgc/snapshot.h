@@ -86,6 +86,14 @@ typedef void (*rcgc__event_sink_fn)(rcgc_heap *h, const char *heap_name, const r
                                     void *arg);
 RCGC_API void rcgc__set_event_sink(rcgc__event_sink_fn fn, void *arg);
 
+/* The same for a call that changes the heap (rcgc_collect, set_threshold, set_debug,
+ * rcgc__snapshot_publish): fn runs only on the owner thread at a safepoint, never on
+ * the caller's thread (a released heap times out until its owner acquires it and
+ * reaches a safepoint). fn may do anything the owner may do outside callbacks.
+ * Returns and thread safety: as rcgc__heap_call. */
+RCGC_API int rcgc__heap_call_owner(const char *name, void (*fn)(rcgc_heap *h, void *arg),
+                                   void *arg, uint64_t timeout_ns);
+
 /* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
  * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
 RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);

@@ -94,6 +94,45 @@ RCGC_API void rcgc__set_event_sink(rcgc__event_sink_fn fn, void *arg);
 RCGC_API int rcgc__heap_call_owner(const char *name, void (*fn)(rcgc_heap *h, void *arg),
                                    void *arg, uint64_t timeout_ns);
 
+/* ---- analyses: inside a rcgc__heap_call function (owner thread or borrowed heap) ---- */
+
+/* Returns: whether p is a live object of h. Never reads through p before finding it in
+ * the heap's lists (an id from the network may be anything). O(objects). */
+RCGC_API bool rcgc__object_valid(rcgc_heap *h, const void *p);
+
+typedef struct {
+    const rcgc_type *type;
+    size_t bytes; /* header and payload (and size prefix) */
+    size_t refcount;
+    int generation;    /* 0..2, or -1: see where */
+    const char *where; /* "0", "1", "2", "frozen", "untracked", "uncollectable", "work" */
+    bool tracked, finalized;
+    const char *file; /* allocation site */
+    int line;
+    size_t weakrefs; /* weak references pointing at it */
+} rcgc__object_info;
+/* Fills out for a valid object. */
+RCGC_API void rcgc__object_describe(const void *obj, rcgc__object_info *out);
+
+/* Returns: how many references objects of h (every object whose type has traverse,
+ * tracked or not) hold to target. refcount minus this is held from outside the heap:
+ * C variables, the garbage list, a leak. O(objects). */
+RCGC_API size_t rcgc__refs_from_heap(rcgc_heap *h, const void *target);
+
+enum {
+    RCGC__PATH_FOUND = 0,  /* step() got the path, root first, target last */
+    RCGC__PATH_NONE = 1,   /* no object held from outside reaches target */
+    RCGC__PATH_BUDGET = 2, /* the budget ran out first */
+};
+/* The shortest chain of references from an object held from outside the heap (its
+ * refcount exceeds the heap's references to it) to target, breadth first from all such
+ * roots, within budget_ns. Calls step(obj, arg) for each object of the path when found;
+ * a non-zero step result stops and is returned. *outcome says which case happened.
+ * Returns: 0, step's result, or RCGC_ENOMEM. O(objects + references). */
+RCGC_API int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t budget_ns,
+                                  int (*step)(const void *obj, void *arg), void *arg,
+                                  int *outcome);
+
 /* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
  * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
 RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);

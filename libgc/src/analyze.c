@@ -271,3 +271,178 @@ int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t budget_ns,
     free(b.queue);
     return r;
 }
+
+/* ---- the garbage list grouped by strongly connected component ---- */
+
+typedef struct {
+    rcgc_heap *h;
+    uint32_t *index[RCGC__NLISTS]; /* node number + 1 per (list, slot); 0: not a node */
+    void **nodes;
+    size_t n, cap, max;
+    uint32_t *edges; /* CSR: the children of node i are edges[first[i] .. first[i+1]) */
+    size_t nedges, edges_cap;
+    int err;
+} graph;
+
+static uint32_t *node_slot(graph *g, const void *obj)
+{
+    unsigned list = rcgc__list_of(obj);
+    uint32_t slot = rcgc__head(obj)->rcgc__slot;
+    if (list >= RCGC__NLISTS || g->index[list] == NULL || slot >= g->h->lists[list].len ||
+        g->h->lists[list].items[slot] != obj)
+        return NULL;
+    return &g->index[list][slot];
+}
+
+/* Adds obj as a node (once); false when it is not a listed object or the cap is hit. */
+static void node_add(graph *g, void *obj)
+{
+    uint32_t *ix = node_slot(g, obj);
+    if (ix == NULL || *ix != 0 || g->n >= g->max)
+        return;
+    if (g->n == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 256;
+        void **p = realloc(g->nodes, ncap * sizeof *p);
+        if (p == NULL) {
+            g->err = RCGC_ENOMEM;
+            return;
+        }
+        g->nodes = p;
+        g->cap = ncap;
+    }
+    g->nodes[g->n++] = obj;
+    *ix = (uint32_t)g->n;
+}
+
+static int visit_add_node(void *child, void *arg)
+{
+    if (child != NULL)
+        node_add(arg, child);
+    return 0;
+}
+
+static int visit_add_edge(void *child, void *arg)
+{
+    graph *g = arg;
+    uint32_t *ix = child != NULL ? node_slot(g, child) : NULL;
+    if (ix == NULL || *ix == 0)
+        return 0;
+    if (g->nedges == g->edges_cap) {
+        size_t ncap = g->edges_cap ? g->edges_cap * 2 : 1024;
+        uint32_t *p = realloc(g->edges, ncap * sizeof *p);
+        if (p == NULL) {
+            g->err = RCGC_ENOMEM;
+            return 1;
+        }
+        g->edges = p;
+        g->edges_cap = ncap;
+    }
+    g->edges[g->nedges++] = *ix - 1;
+    return 0;
+}
+
+int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
+                         int (*group)(void *const *members, size_t n, void *arg), void *arg,
+                         bool *truncated)
+{
+    graph g = {.h = h, .max = max_objects};
+    int r = 0;
+    *truncated = false;
+    for (unsigned id = 0; id < RCGC__NLISTS && r == 0; id++)
+        if (h->lists[id].len > 0 && (g.index[id] = calloc(h->lists[id].len, 4)) == NULL)
+            r = RCGC_ENOMEM;
+    /* Nodes: the garbage list and everything it reaches, breadth first, up to the cap. */
+    for (size_t i = 0; r == 0 && i < h->garbage_len; i++)
+        node_add(&g, h->garbage[i]);
+    for (size_t i = 0; r == 0 && g.err == 0 && i < g.n; i++)
+        if (rcgc__type(g.nodes[i])->traverse != NULL)
+            rcgc__type(g.nodes[i])->traverse(g.nodes[i], visit_add_node, &g);
+    *truncated = g.n >= g.max;
+    size_t *first = NULL;
+    uint32_t *num = NULL, *low = NULL, *stack = NULL, *path = NULL, *next = NULL;
+    bool *on = NULL;
+    if (r == 0 && g.err == 0) {
+        first = malloc((g.n + 1) * sizeof *first);
+        num = calloc(g.n + 1, sizeof *num);
+        low = calloc(g.n + 1, sizeof *low);
+        stack = malloc((g.n + 1) * sizeof *stack);
+        path = malloc((g.n + 1) * sizeof *path);
+        next = calloc(g.n + 1, sizeof *next);
+        on = calloc(g.n + 1, sizeof *on);
+        if (!first || !num || !low || !stack || !path || !next || !on)
+            r = RCGC_ENOMEM;
+    }
+    /* Edges between nodes, in CSR form. */
+    for (size_t i = 0; r == 0 && g.err == 0 && i < g.n; i++) {
+        first[i] = g.nedges;
+        if (rcgc__type(g.nodes[i])->traverse != NULL)
+            rcgc__type(g.nodes[i])->traverse(g.nodes[i], visit_add_edge, &g);
+    }
+    if (r == 0)
+        r = g.err;
+    void **members = NULL;
+    if (r == 0) {
+        first[g.n] = g.nedges;
+        members = malloc((g.n + 1) * sizeof *members);
+        if (members == NULL)
+            r = RCGC_ENOMEM;
+    }
+    /* Tarjan's algorithm without recursion: path[] is the DFS path, next[v] the next
+     * edge of v to follow, stack[] the SCC stack. */
+    uint32_t counter = 0;
+    size_t sp = 0;
+    for (size_t root = 0; r == 0 && root < g.n; root++) {
+        if (num[root] != 0)
+            continue;
+        size_t depth = 0;
+        path[depth++] = (uint32_t)root;
+        num[root] = low[root] = ++counter;
+        stack[sp++] = (uint32_t)root;
+        on[root] = true;
+        next[root] = 0;
+        while (depth > 0 && r == 0) {
+            uint32_t v = path[depth - 1];
+            size_t e = first[v] + next[v];
+            if (e < first[v + 1]) {
+                next[v]++;
+                uint32_t w = g.edges[e];
+                if (num[w] == 0) {
+                    num[w] = low[w] = ++counter;
+                    stack[sp++] = w;
+                    on[w] = true;
+                    next[w] = 0;
+                    path[depth++] = w;
+                } else if (on[w] && num[w] < low[v]) {
+                    low[v] = num[w];
+                }
+                continue;
+            }
+            depth--;
+            if (depth > 0 && low[v] < low[path[depth - 1]])
+                low[path[depth - 1]] = low[v];
+            if (low[v] == num[v]) {
+                size_t k = 0;
+                uint32_t w;
+                do {
+                    w = stack[--sp];
+                    on[w] = false;
+                    members[k++] = g.nodes[w];
+                } while (w != v);
+                r = group(members, k, arg);
+            }
+        }
+    }
+    free(members);
+    free(first);
+    free(num);
+    free(low);
+    free(stack);
+    free(path);
+    free(next);
+    free(on);
+    free(g.nodes);
+    free(g.edges);
+    for (unsigned id = 0; id < RCGC__NLISTS; id++)
+        free(g.index[id]);
+    return r;
+}

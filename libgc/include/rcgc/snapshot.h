@@ -133,6 +133,16 @@ RCGC_API int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t bud
                                   int (*step)(const void *obj, void *arg), void *arg,
                                   int *outcome);
 
+/* The garbage list and everything it reaches (at most max_objects objects, breadth
+ * first from the list; *truncated says whether the cap was hit), grouped by strongly
+ * connected component: group(members, n, arg) once per component, a component's
+ * members in no particular order, components in reverse topological order (a group
+ * comes before the groups that reach it). A non-zero result of group stops and is
+ * returned. Returns: 0, group's result or RCGC_ENOMEM. */
+RCGC_API int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
+                                  int (*group)(void *const *members, size_t n, void *arg),
+                                  void *arg, bool *truncated);
+
 /* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
  * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
 RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);

@@ -1,5 +1,7 @@
 # Install rules: headers under include/rcgc, librcgc.so + librcgc.a, the CMake package
-# (find_package(rcgc CONFIG) -> rcgc::gc, rcgc::gc_static) and rcgc.pc.
+# (find_package(rcgc CONFIG) -> rcgc::gc, rcgc::gc_static) and rcgc.pc; with the
+# inspection server, also librcgc-inspect.so + .a (rcgc::inspect, rcgc::inspect_static),
+# rcgc/inspect.h and rcgc-inspect.pc.
 include_guard(GLOBAL)
 include(CMakePackageConfigHelpers)
 
@@ -15,7 +17,15 @@ install(FILES ${RCGC_GENERATED_INCLUDE_DIR}/rcgc/version.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rcgc
         COMPONENT rcgc_development)
 
-install(TARGETS rcgc_gc rcgc_gc_static
+set(_rcgc_install_targets rcgc_gc rcgc_gc_static)
+if(TARGET rcgc_inspect)
+    list(APPEND _rcgc_install_targets rcgc_inspect rcgc_inspect_static)
+    install(FILES ${PROJECT_SOURCE_DIR}/inspectd/include/rcgc/inspect.h
+            DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rcgc
+            COMPONENT rcgc_development)
+endif()
+
+install(TARGETS ${_rcgc_install_targets}
         EXPORT rcgcTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
                 COMPONENT rcgc_runtime
@@ -64,3 +74,26 @@ install(CODE "
     file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
          TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc.pc\")
 " COMPONENT rcgc_development)
+
+# rcgc-inspect.pc, the same way. libmicrohttpd and jansson only matter to a static link:
+# they go to Libs.private (Requires.private would make --cflags need their .pc files).
+if(TARGET rcgc_inspect)
+    set(RCGC_INSPECT_PC_LIBS_PRIVATE "-lmicrohttpd -ljansson ${RCGC_PC_LIBS_PRIVATE}")
+    string(STRIP "${RCGC_INSPECT_PC_LIBS_PRIVATE}" RCGC_INSPECT_PC_LIBS_PRIVATE)
+    install(CODE "
+        set(RCGC_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+        set(RCGC_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+        set(RCGC_PC_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
+        foreach(_d IN ITEMS RCGC_PC_LIBDIR RCGC_PC_INCLUDEDIR)
+            if(NOT IS_ABSOLUTE \"\${\${_d}}\")
+                set(\${_d} \"\\\${prefix}/\${\${_d}}\")
+            endif()
+        endforeach()
+        set(PROJECT_VERSION \"${PROJECT_VERSION}\")
+        set(RCGC_INSPECT_PC_LIBS_PRIVATE \"${RCGC_INSPECT_PC_LIBS_PRIVATE}\")
+        configure_file(\"${PROJECT_SOURCE_DIR}/inspectd/rcgc-inspect.pc.in\"
+                       \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc-inspect.pc\" @ONLY)
+        file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
+             TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc-inspect.pc\")
+    " COMPONENT rcgc_development)
+endif()

@@ -15,11 +15,16 @@
  * a live demo. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rcgc/rcgc.h>
+#ifdef RCGC_DEMO_INSPECT
+#include <rcgc/inspect.h>
+#endif
 
 /* ---- types ---- */
 
@@ -171,7 +176,9 @@ static void handle_request(rcgc_heap *h, cache *c, int n)
     void *page = rcgc_new(h, &page_type);
     if (page != NULL && cache_put(c, page) != 0)
         rcgc_decref(page);
-    rcgc_decref(d); /* the document and its sections are now a garbage cycle */
+    if (n % 50 == 7)
+        rcgc_incref(d); /* the bug: a reference nobody will ever drop (forgotten C ref) */
+    rcgc_decref(d);     /* the document and its sections are now a garbage cycle */
     if (n % 25 == 0) {
         session *a = rcgc_new(h, &session_type), *b = rcgc_new(h, &session_type);
         if (a && b) {
@@ -195,9 +202,57 @@ static int print_census(const rcgc_census_entry *e, void *arg)
     return 0;
 }
 
+#ifdef RCGC_DEMO_INSPECT
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* Serves the inspector while requests keep leaking, until SIGINT/SIGTERM or `seconds`
+ * have passed (0: forever). Returns the exit status. */
+static int serve(rcgc_heap *h, cache *c, int first, long seconds)
+{
+    /* Address and token from the environment (default 127.0.0.1:7070); control on for a
+     * local demo unless RCGC_INSPECT_CONTROL says otherwise. */
+    rcgc_inspect_options o = {.allow_control = getenv("RCGC_INSPECT_CONTROL") ? -1 : 1};
+    int rc = rcgc_inspect_start(&o);
+    if (rc == RCGC_EBUSY)
+        rc = 0; /* RCGC_INSPECT in the environment started it before main */
+    if (rc != 0) {
+        fprintf(stderr, "demo: the inspector did not start (%d)\n", rc);
+        return 1;
+    }
+    printf("inspector: http://127.0.0.1:%d/  (try: curl http://127.0.0.1:%d/v1/heaps/demo)\n",
+           rcgc_inspect_port(), rcgc_inspect_port());
+    printf("serving requests that leak, %s; Ctrl-C stops\n",
+           seconds > 0 ? "for a while" : "until stopped");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    time_t end = seconds > 0 ? time(NULL) + seconds : 0;
+    rcgc_set_debug(h, 0);
+    for (int n = first; !g_stop && (end == 0 || time(NULL) < end); n++) {
+        handle_request(h, c, n); /* allocations are safepoints */
+        rcgc_safepoint(h);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        rcgc_heap_release(h); /* idle while sleeping: the inspector may walk the heap */
+        nanosleep(&ts, NULL);
+        rcgc_heap_acquire(h);
+    }
+    rcgc_inspect_stop();
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 3;
+    int rounds = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 3;
+    long serve_seconds = -1; /* -1: do not serve */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--serve") == 0)
+            serve_seconds = i + 1 < argc ? atol(argv[i + 1]) : 0;
     setvbuf(stdout, NULL, _IOLBF, 0); /* interleave with the collector's stderr lines */
     rcgc_heap *h = rcgc_heap_new("demo");
     if (h == NULL) {
@@ -228,10 +283,19 @@ int main(int argc, char **argv)
     printf("garbage list: %zu uncollectable objects (Session cycles with legacy_del)\n",
            rcgc_garbage_count(h));
     printf("page cache: %zu pages that nothing ever evicts\n", c.len);
+    int status = 0;
+    if (serve_seconds >= 0) {
+#ifdef RCGC_DEMO_INSPECT
+        status = serve(h, &c, rounds * 100 + 2, serve_seconds);
+#else
+        fprintf(stderr, "demo: built without the inspector (librcgc-inspect)\n");
+        status = 1;
+#endif
+    }
     rcgc_set_debug(h, RCGC_DEBUG_UNCOLLECTABLE);
     for (size_t i = 0; i < c.len; i++)
         rcgc_decref(c.pages[i]);
     free(c.pages);
     rcgc_heap_free(h);
-    return 0;
+    return status;
 }

@@ -7,7 +7,8 @@ set -euo pipefail
 usage() {
     echo "usage: bash scripts/bootstrap.sh [--tests]"
     echo "  checks for cmake, cc, make or ninja, pkg-config, libcmocka-dev, libjansson-dev,"
-    echo "  libmicrohttpd-dev; with --tests also libgc-dev, clang-format, python3."
+    echo "  libmicrohttpd-dev; with --tests also libgc-dev, clang-format, python3, nodejs, npm,"
+    echo "  prometheus (for promtool) and the npm packages of tests/protocol (npm ci)."
 }
 
 tests=0
@@ -63,6 +64,9 @@ if [ "$tests" -eq 1 ]; then
     need_lib libgc-dev bdw-gc # the Boehm collector: an anchor of the benchmarks
     need_tool clang-format clang-format clang-format-14
     need_tool python3 python3
+    need_tool nodejs node # tests/protocol (Node.js 18 or newer)
+    need_tool npm npm
+    need_tool prometheus promtool # `promtool check metrics` (CTest inspectd.metrics)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -95,4 +99,14 @@ version=$(cmake --version | awk 'NR == 1 { print $3 }')
 if [ "$(printf '%s\n' 3.25 "$version" | sort -V | head -n 1)" != 3.25 ]; then
     echo "bootstrap: cmake $version is too old; rcgc needs cmake 3.25 or newer" >&2
     exit 1
+fi
+
+# tests/protocol: the npm packages pinned in its package-lock.json (tests/protocol/run.sh
+# also installs them on first use).
+if [ "$tests" -eq 1 ]; then
+    protocol_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/protocol"
+    if [ ! -f "$protocol_tests/node_modules/.package-lock.json" ]; then
+        echo "bootstrap: npm ci in tests/protocol"
+        (cd "$protocol_tests" && npm ci --no-audit --no-fund)
+    fi
 fi

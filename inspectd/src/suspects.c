@@ -39,12 +39,12 @@ static size_t hash_key(const char *k)
     return h;
 }
 
-suspects *suspects_new(void)
+suspects *rcgc__suspects_new(void)
 {
     return calloc(1, sizeof(suspects));
 }
 
-void suspects_free(suspects *s)
+void rcgc__suspects_free(suspects *s)
 {
     if (s == NULL)
         return;
@@ -55,7 +55,7 @@ void suspects_free(suspects *s)
     free(s);
 }
 
-size_t suspects_samples(const suspects *s)
+size_t rcgc__suspects_samples(const suspects *s)
 {
     return (size_t)s->sample;
 }
@@ -91,12 +91,12 @@ static int grow(suspects *s)
     return 0;
 }
 
-void suspects_begin(suspects *s)
+void rcgc__suspects_begin(suspects *s)
 {
     s->sample++;
 }
 
-int suspects_add(suspects *s, const char *key, size_t count)
+int rcgc__suspects_add(suspects *s, const char *key, size_t count)
 {
     if ((s->len + 1) * 2 > s->cap && grow(s) != 0)
         return -1;
@@ -127,7 +127,7 @@ int suspects_add(suspects *s, const char *key, size_t count)
     return 0;
 }
 
-void suspects_end(suspects *s)
+void rcgc__suspects_end(suspects *s)
 {
     for (size_t i = 0; i < s->cap; i++) {
         series *se = &s->tab[i];
@@ -207,7 +207,7 @@ static int by_suspicion(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-size_t suspects_rank(suspects *s, suspect *out, size_t max)
+size_t rcgc__suspects_rank(suspects *s, suspect *out, size_t max)
 {
     if (s->ranked_cap < s->len) {
         suspect *r = realloc(s->ranked, s->len * sizeof *r);
@@ -225,7 +225,7 @@ size_t suspects_rank(suspects *s, suspect *out, size_t max)
     return k;
 }
 
-const char *suspect_kind_name(suspect_kind k)
+const char *rcgc__suspect_kind_name(suspect_kind k)
 {
     switch (k) {
     case SUSPECT_UNBOUNDED:

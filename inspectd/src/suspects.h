@@ -37,25 +37,25 @@ typedef struct {
 } suspect;
 
 /* Returns: a new tracker, or NULL when memory runs out. */
-suspects *suspects_new(void);
-void suspects_free(suspects *s); /* NULL is a no-op */
+suspects *rcgc__suspects_new(void);
+void rcgc__suspects_free(suspects *s); /* NULL is a no-op */
 
 /* One sample: begin, then add(key, count) for every key present, then end. A key not
  * added in a sample counts as 0 in it. Returns 0, or -1 when memory ran out (the key
  * is then missing from that sample). */
-void suspects_begin(suspects *s);
-int suspects_add(suspects *s, const char *key, size_t count);
-void suspects_end(suspects *s);
+void rcgc__suspects_begin(suspects *s);
+int rcgc__suspects_add(suspects *s, const char *key, size_t count);
+void rcgc__suspects_end(suspects *s);
 
 /* Returns: the number of samples taken. */
-size_t suspects_samples(const suspects *s);
+size_t rcgc__suspects_samples(const suspects *s);
 
 /* Judges every key with enough samples and writes up to max of them to out, best
  * suspects first (UNBOUNDED by score, then BOUNDED, FLUCTUATING, FLAT by growth).
  * Returns: how many keys were judged (may exceed max). */
-size_t suspects_rank(suspects *s, suspect *out, size_t max);
+size_t rcgc__suspects_rank(suspects *s, suspect *out, size_t max);
 
 /* Returns: "unbounded", "bounded", "fluctuating" or "flat". */
-const char *suspect_kind_name(suspect_kind k);
+const char *rcgc__suspect_kind_name(suspect_kind k);
 
 #endif /* RCGC_INSPECTD_SUSPECTS_H */

@@ -446,3 +446,44 @@ int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
         free(g.index[id]);
     return r;
 }
+
+/* ---- referrers in every list ---- */
+
+typedef struct {
+    const void *target;
+    bool found;
+} holds_ctx;
+
+static int visit_holds(void *child, void *arg)
+{
+    holds_ctx *c = arg;
+    if (child == c->target) {
+        c->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void *arg),
+                    void *arg)
+{
+    static const unsigned order[] = {RCGC__L_GEN0, RCGC__L_GEN1,      RCGC__L_GEN2,
+                                     RCGC__L_PERM, RCGC__L_UNTRACKED, RCGC__L_LEGACY,
+                                     RCGC__L_WORK};
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        const rcgc__olist *l = &h->lists[order[k]];
+        for (uint32_t i = 0; i < l->len; i++) {
+            void *obj = l->items[i];
+            if (obj == NULL || rcgc__type(obj)->traverse == NULL)
+                continue;
+            holds_ctx c = {target, false};
+            rcgc__type(obj)->traverse(obj, visit_holds, &c);
+            if (c.found) {
+                int r = fn(obj, arg);
+                if (r != 0)
+                    return r;
+            }
+        }
+    }
+    return 0;
+}

@@ -22,25 +22,25 @@ static const suspect *find(const suspect *r, size_t n, const char *key)
 static void feed(suspects *s, int samples)
 {
     for (int i = 0; i < samples; i++) {
-        suspects_begin(s);
-        assert_int_equal(suspects_add(s, "Leak", (size_t)(100 + 10 * i)), 0);
-        assert_int_equal(suspects_add(s, "Cache", (size_t)(i < 10 ? 10 * i : 100)), 0);
-        assert_int_equal(suspects_add(s, "Working", (size_t)(i % 2 ? 80 : 50)), 0);
-        assert_int_equal(suspects_add(s, "Static", 7), 0);
-        assert_int_equal(suspects_add(s, "SlowLeak", (size_t)(200 + i + (i % 3))), 0);
-        suspects_end(s);
+        rcgc__suspects_begin(s);
+        assert_int_equal(rcgc__suspects_add(s, "Leak", (size_t)(100 + 10 * i)), 0);
+        assert_int_equal(rcgc__suspects_add(s, "Cache", (size_t)(i < 10 ? 10 * i : 100)), 0);
+        assert_int_equal(rcgc__suspects_add(s, "Working", (size_t)(i % 2 ? 80 : 50)), 0);
+        assert_int_equal(rcgc__suspects_add(s, "Static", 7), 0);
+        assert_int_equal(rcgc__suspects_add(s, "SlowLeak", (size_t)(200 + i + (i % 3))), 0);
+        rcgc__suspects_end(s);
     }
 }
 
 static void test_suspects_shapes(void **state)
 {
     (void)state;
-    suspects *s = suspects_new();
+    suspects *s = rcgc__suspects_new();
     assert_non_null(s);
     feed(s, 30);
-    assert_int_equal(suspects_samples(s), 30);
+    assert_int_equal(rcgc__suspects_samples(s), 30);
     suspect r[8];
-    assert_int_equal(suspects_rank(s, r, 8), 5);
+    assert_int_equal(rcgc__suspects_rank(s, r, 8), 5);
     /* The fast leak first, then the slow one; then the cache; then the rest. */
     assert_string_equal(r[0].key, "Leak");
     assert_int_equal(r[0].kind, SUSPECT_UNBOUNDED);
@@ -57,9 +57,9 @@ static void test_suspects_shapes(void **state)
     assert_int_equal(r[2].peak, 100);
     assert_int_equal(find(r, 5, "Working")->kind, SUSPECT_FLUCTUATING);
     assert_int_equal(find(r, 5, "Static")->kind, SUSPECT_FLAT);
-    assert_string_equal(suspect_kind_name(SUSPECT_UNBOUNDED), "unbounded");
-    assert_string_equal(suspect_kind_name(SUSPECT_BOUNDED), "bounded");
-    suspects_free(s);
+    assert_string_equal(rcgc__suspect_kind_name(SUSPECT_UNBOUNDED), "unbounded");
+    assert_string_equal(rcgc__suspect_kind_name(SUSPECT_BOUNDED), "bounded");
+    rcgc__suspects_free(s);
 }
 
 /* Fewer than RCGC_SUSPECTS_MIN samples: nobody is judged. The window keeps the last
@@ -67,23 +67,23 @@ static void test_suspects_shapes(void **state)
 static void test_suspects_window(void **state)
 {
     (void)state;
-    suspects *s = suspects_new();
+    suspects *s = rcgc__suspects_new();
     suspect r[4];
     for (int i = 0; i < RCGC_SUSPECTS_MIN - 1; i++) {
-        suspects_begin(s);
-        suspects_add(s, "T", (size_t)i * 100);
-        suspects_end(s);
+        rcgc__suspects_begin(s);
+        rcgc__suspects_add(s, "T", (size_t)i * 100);
+        rcgc__suspects_end(s);
     }
-    assert_int_equal(suspects_rank(s, r, 4), 0);
+    assert_int_equal(rcgc__suspects_rank(s, r, 4), 0);
     for (int i = 0; i < 200; i++) {
-        suspects_begin(s);
-        suspects_add(s, "T", 5000);
-        suspects_end(s);
+        rcgc__suspects_begin(s);
+        rcgc__suspects_add(s, "T", 5000);
+        rcgc__suspects_end(s);
     }
-    assert_int_equal(suspects_rank(s, r, 4), 1);
+    assert_int_equal(rcgc__suspects_rank(s, r, 4), 1);
     assert_int_equal(r[0].samples, RCGC_SUSPECTS_WINDOW);
     assert_int_equal(r[0].kind, SUSPECT_FLAT);
-    suspects_free(s);
+    rcgc__suspects_free(s);
 }
 
 /* A key that appears late had 0 before; a key that disappears counts 0; the same key
@@ -91,20 +91,20 @@ static void test_suspects_window(void **state)
 static void test_suspects_keys_come_and_go(void **state)
 {
     (void)state;
-    suspects *s = suspects_new();
+    suspects *s = rcgc__suspects_new();
     suspect r[4];
     for (int i = 0; i < 10; i++) {
-        suspects_begin(s);
-        suspects_add(s, "Old", 50);
-        suspects_end(s);
+        rcgc__suspects_begin(s);
+        rcgc__suspects_add(s, "Old", 50);
+        rcgc__suspects_end(s);
     }
     for (int i = 0; i < 10; i++) {
-        suspects_begin(s);
-        suspects_add(s, "New", (size_t)(20 * (i + 1)));
-        suspects_add(s, "New", (size_t)(20 * (i + 1)));
-        suspects_end(s);
+        rcgc__suspects_begin(s);
+        rcgc__suspects_add(s, "New", (size_t)(20 * (i + 1)));
+        rcgc__suspects_add(s, "New", (size_t)(20 * (i + 1)));
+        rcgc__suspects_end(s);
     }
-    assert_int_equal(suspects_rank(s, r, 4), 2);
+    assert_int_equal(rcgc__suspects_rank(s, r, 4), 2);
     const suspect *n = find(r, 2, "New"), *o = find(r, 2, "Old");
     assert_int_equal(n->samples, 20);
     assert_int_equal(n->first, 0);
@@ -112,8 +112,8 @@ static void test_suspects_keys_come_and_go(void **state)
     assert_int_equal(n->kind, SUSPECT_UNBOUNDED);
     assert_int_equal(o->last, 0);
     assert_true(o->kind != SUSPECT_UNBOUNDED);
-    suspects_free(NULL);
-    suspects_free(s);
+    rcgc__suspects_free(NULL);
+    rcgc__suspects_free(s);
 }
 
 int main(void)

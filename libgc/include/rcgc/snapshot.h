@@ -133,6 +133,11 @@ RCGC_API int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t bud
                                   int (*step)(const void *obj, void *arg), void *arg,
                                   int *outcome);
 
+/* Visits, once each, every object of h (any list: generations, frozen, untracked)
+ * whose traverse visits target. Returns: 0 or fn's first non-zero result. */
+RCGC_API int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void *arg),
+                             void *arg);
+
 /* The garbage list and everything it reaches (at most max_objects objects, breadth
  * first from the list; *truncated says whether the cap was hit), grouped by strongly
  * connected component: group(members, n, arg) once per component, a component's

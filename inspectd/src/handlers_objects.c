@@ -1,0 +1,461 @@
+/* handlers_objects.c: the endpoints that walk a heap — objects by type or generation,
+ * one object (referents, referrers, its refcount explained), the path from an object
+ * held from outside, and the garbage list grouped by cycle.
+ *
+ * Each handler parses and checks its input, then runs one function at the heap's
+ * safepoint (rcgc__inspect_walk) that copies plain facts into a C struct: ids, type
+ * names (static strings of the host's types), counts. The JSON is built afterwards on
+ * the server thread, so the owner waits only for the walk itself. An id from the
+ * network is a number: it is looked up in the heap's lists (rcgc__object_valid) before
+ * anything reads through it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define REF_LIMIT_DEFAULT 100
+#define REF_LIMIT_MAX 1000
+#define OBJECTS_LIMIT_DEFAULT 100
+#define OBJECTS_LIMIT_MAX 1000
+#define PATH_STEPS_MAX 4096
+#define PATH_BUDGET_DEFAULT_MS 200
+#define PATH_BUDGET_MAX_MS 5000
+
+/* A reference to an object, copied at the safepoint. */
+typedef struct {
+    uintptr_t id;
+    const char *type;
+    size_t refcount, size;
+    int generation;
+    const char *file;
+    int line;
+} objref;
+
+/* ---- ids ---- */
+
+/* Parses an object id: the address in decimal, or in hexadecimal with 0x (as the debug
+ * output prints it). Returns: 0, or -1 after replying 400. */
+static int parse_id(const insp_req *rq, insp_resp *rs, uintptr_t *out)
+{
+    const char *s = rq->id;
+    unsigned base = 10;
+    uintptr_t v = 0;
+    if (s != NULL && s[0] == '0' && s[1] == 'x') {
+        base = 16;
+        s += 2;
+    }
+    if (s == NULL || *s == '\0' || (base == 10 && *s == '0') || strlen(s) > 20)
+        goto bad;
+    for (; *s; s++) {
+        unsigned d;
+        if (*s >= '0' && *s <= '9')
+            d = (unsigned)(*s - '0');
+        else if (base == 16 && *s >= 'a' && *s <= 'f')
+            d = (unsigned)(*s - 'a' + 10);
+        else
+            goto bad;
+        if (v > (UINTPTR_MAX - d) / base)
+            goto bad;
+        v = v * base + d;
+    }
+    if (v == 0)
+        goto bad;
+    *out = v;
+    return 0;
+bad:
+    return rcgc__reply_error(rs, 400, "bad_id",
+                             "an object id is the object's address, in decimal or as 0x...");
+}
+
+static json_t *json_id(uintptr_t id)
+{
+    return rcgc__json_u64((uint64_t)id);
+}
+
+static json_t *json_address(uintptr_t id)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%" PRIxPTR, id);
+    return json_string(buf);
+}
+
+static json_t *json_objref(const objref *o)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_id(o->id));
+    json_object_set_new(j, "address", json_address(o->id));
+    json_object_set_new(j, "type", rcgc__json_text(o->type));
+    return j;
+}
+
+static json_t *json_site(const char *file, int line)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "file", rcgc__json_text(file));
+    json_object_set_new(j, "line", json_integer(line));
+    return j;
+}
+
+static void objref_fill(objref *o, const void *obj)
+{
+    rcgc__object_info info;
+    rcgc__object_describe(obj, &info);
+    o->id = (uintptr_t)obj;
+    o->type = info.type->name;
+    o->refcount = info.refcount;
+    o->size = info.bytes;
+    o->generation = info.generation;
+    o->file = info.file;
+    o->line = info.line;
+}
+
+/* ---- GET /v1/heaps/{heap}/objects ---- */
+
+/* Objects come in increasing id order, and the cursor is the last id of a page, so that
+ * an object alive across pages is listed exactly once whatever the collector moved. The
+ * walk keeps the `limit` smallest ids above the cursor in a max-heap. */
+typedef struct {
+    const char *type; /* filter by type name, or NULL */
+    int generation;   /* filter, or -1 */
+    uintptr_t after;  /* the cursor: only ids above it */
+    size_t limit;
+    uintptr_t *heap; /* max-heap of the smallest ids seen */
+    size_t n;
+    uint64_t total; /* matching objects (all pages) */
+    uint64_t above; /* matching objects above the cursor */
+} list_call;
+
+static void max_heap_sift_down(uintptr_t *a, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && a[l] > a[m])
+            m = l;
+        if (r < n && a[r] > a[m])
+            m = r;
+        if (m == i)
+            return;
+        uintptr_t t = a[i];
+        a[i] = a[m];
+        a[m] = t;
+        i = m;
+    }
+}
+
+static int list_visit(void *obj, void *arg)
+{
+    list_call *c = arg;
+    if (c->type != NULL && strcmp(rcgc_type_of(obj)->name, c->type) != 0)
+        return 0;
+    c->total++;
+    uintptr_t id = (uintptr_t)obj;
+    if (id <= c->after)
+        return 0;
+    c->above++;
+    if (c->n < c->limit) {
+        size_t i = c->n++;
+        c->heap[i] = id;
+        while (i > 0 && c->heap[(i - 1) / 2] < c->heap[i]) {
+            uintptr_t t = c->heap[i];
+            c->heap[i] = c->heap[(i - 1) / 2];
+            c->heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+    } else if (id < c->heap[0]) {
+        c->heap[0] = id;
+        max_heap_sift_down(c->heap, c->n, 0);
+    }
+    return 0;
+}
+
+typedef struct {
+    list_call *list;
+    objref *out;
+} list_ctx;
+
+static int cmp_id(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void list_walk(rcgc_heap *h, void *arg)
+{
+    list_ctx *x = arg;
+    list_call *c = x->list;
+    (void)rcgc_get_objects(h, c->generation, list_visit, c);
+    qsort(c->heap, c->n, sizeof *c->heap, cmp_id);
+    for (size_t i = 0; i < c->n; i++)
+        objref_fill(&x->out[i], (void *)c->heap[i]); /* live: found by the walk above */
+}
+
+int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs)
+{
+    uint64_t limit, gen;
+    if (rcgc__query_uint(rq, rs, "limit", 1, OBJECTS_LIMIT_MAX, OBJECTS_LIMIT_DEFAULT,
+                         &limit) ||
+        rcgc__query_uint(rq, rs, "generation", 0, 2, 3, &gen))
+        return -1;
+    list_call c = {.type = rcgc__query_str(rq, "type"),
+                   .generation = gen == 3 ? -1 : (int)gen,
+                   .limit = (size_t)limit};
+    const char *cursor = rcgc__query_str(rq, "cursor");
+    if (cursor != NULL) {
+        /* "a<last id>": the page goes on after that id. */
+        char *end;
+        unsigned long long v = 0;
+        if (cursor[0] != 'a' || cursor[1] < '0' || cursor[1] > '9' || strlen(cursor) > 21 ||
+            (v = strtoull(cursor + 1, &end, 10), *end != '\0') || v > UINTPTR_MAX)
+            return rcgc__reply_error(rs, 400, "bad_parameter",
+                                     "cursor: pass back the next_cursor of a previous page");
+        c.after = (uintptr_t)v;
+    }
+    c.heap = calloc(limit, sizeof *c.heap);
+    list_ctx x = {&c, calloc(limit, sizeof(objref))};
+    int r = -1;
+    if (c.heap == NULL || x.out == NULL)
+        goto out;
+    if (rcgc__inspect_walk(rs, rq->heap, list_walk, &x) != 0)
+        goto out;
+    json_t *j = rcgc__json_top();
+    json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
+    if (c.type != NULL)
+        json_object_set_new(j, "type", rcgc__json_text(c.type));
+    if (c.generation >= 0)
+        json_object_set_new(j, "generation", json_integer(c.generation));
+    json_object_set_new(j, "limit", json_integer((json_int_t)limit));
+    json_object_set_new(j, "total", rcgc__json_u64(c.total));
+    bool more = c.above > c.n;
+    json_object_set_new(j, "truncated", json_boolean(more));
+    if (more) {
+        char next[32];
+        snprintf(next, sizeof next, "a%" PRIuPTR, c.heap[c.n - 1]);
+        json_object_set_new(j, "next_cursor", json_string(next));
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < c.n; i++) {
+        json_t *o = json_objref(&x.out[i]);
+        json_object_set_new(o, "size", rcgc__json_u64(x.out[i].size));
+        json_object_set_new(o, "refcount", json_integer((json_int_t)x.out[i].refcount));
+        json_object_set_new(o, "generation", json_integer(x.out[i].generation));
+        json_object_set_new(o, "site", json_site(x.out[i].file, x.out[i].line));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(j, "objects", arr);
+    r = rcgc__reply_json(rs, 200, j);
+out:
+    free(c.heap);
+    free(x.out);
+    return r;
+}
+
+/* ---- GET /v1/heaps/{heap}/objects/{id} ---- */
+
+typedef struct {
+    objref *items;
+    size_t n, limit, total;
+} ref_list;
+
+typedef struct {
+    uintptr_t id;
+    bool valid;
+    rcgc__object_info info;
+    bool weakref;
+    size_t from_heap, from_garbage;
+    ref_list referents, referrers;
+} object_call;
+
+static bool ref_list_has(const ref_list *l, uintptr_t id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i].id == id)
+            return true;
+    return false;
+}
+
+static int collect_referent(void *obj, void *arg)
+{
+    ref_list *l = arg;
+    if (obj == NULL || ref_list_has(l, (uintptr_t)obj))
+        return 0; /* each once (only the listed ones can be checked) */
+    if (l->n < l->limit)
+        objref_fill(&l->items[l->n++], obj);
+    l->total++;
+    return 0;
+}
+
+static void object_walk(rcgc_heap *h, void *arg)
+{
+    object_call *c = arg;
+    void *obj = (void *)c->id;
+    c->valid = rcgc__object_valid(h, obj);
+    if (!c->valid)
+        return;
+    rcgc__object_describe(obj, &c->info);
+    c->weakref = rcgc_is_weakref(obj);
+    c->from_heap = rcgc__refs_from_heap(h, obj);
+    for (size_t i = 0; i < rcgc_garbage_count(h); i++)
+        c->from_garbage += rcgc_garbage_get(h, i) == obj;
+    (void)rcgc_get_referents(obj, collect_referent, &c->referents);
+    (void)rcgc__referrers(h, obj, collect_referent, &c->referrers);
+}
+
+static json_t *json_ref_list(const ref_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(arr, json_objref(&l->items[i]));
+    return arr;
+}
+
+int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
+{
+    object_call c = {0};
+    uint64_t ref_limit, rr_limit;
+    if (parse_id(rq, rs, &c.id) ||
+        rcgc__query_uint(rq, rs, "referents_limit", 0, REF_LIMIT_MAX, REF_LIMIT_DEFAULT,
+                         &ref_limit) ||
+        rcgc__query_uint(rq, rs, "referrers_limit", 0, REF_LIMIT_MAX, REF_LIMIT_DEFAULT,
+                         &rr_limit))
+        return -1;
+    c.referents.limit = (size_t)ref_limit;
+    c.referrers.limit = (size_t)rr_limit;
+    c.referents.items = calloc(ref_limit + 1, sizeof(objref));
+    c.referrers.items = calloc(rr_limit + 1, sizeof(objref));
+    int r = -1;
+    if (c.referents.items == NULL || c.referrers.items == NULL)
+        goto out;
+    if (rcgc__inspect_walk(rs, rq->heap, object_walk, &c) != 0)
+        goto out;
+    if (!c.valid) {
+        r = rcgc__reply_error(rs, 404, "object_not_found",
+                              "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
+        goto out;
+    }
+    json_t *j = rcgc__json_top();
+    json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
+    json_object_set_new(j, "id", json_id(c.id));
+    json_object_set_new(j, "address", json_address(c.id));
+    json_object_set_new(j, "type", rcgc__json_text(c.info.type->name));
+    json_object_set_new(j, "size", rcgc__json_u64(c.info.bytes));
+    json_object_set_new(j, "refcount", json_integer((json_int_t)c.info.refcount));
+    json_object_set_new(j, "immortal", json_boolean(c.info.refcount == RCGC_REFCNT_IMMORTAL));
+    json_object_set_new(j, "generation",
+                        c.info.generation >= 0 ? json_integer(c.info.generation) : json_null());
+    json_object_set_new(j, "where", json_string(c.info.where));
+    json_object_set_new(j, "tracked", json_boolean(c.info.tracked));
+    json_object_set_new(j, "finalized", json_boolean(c.info.finalized));
+    json_object_set_new(j, "weakref", json_boolean(c.weakref));
+    json_object_set_new(j, "weakrefs", rcgc__json_u64(c.info.weakrefs));
+    json_object_set_new(j, "site", json_site(c.info.file, c.info.line));
+    json_t *ex = json_object();
+    json_object_set_new(ex, "refcount", json_integer((json_int_t)c.info.refcount));
+    json_object_set_new(ex, "from_heap", json_integer((json_int_t)c.from_heap));
+    json_object_set_new(ex, "from_garbage_list", json_integer((json_int_t)c.from_garbage));
+    json_object_set_new(ex, "from_outside",
+                        json_integer((json_int_t)c.info.refcount - (json_int_t)c.from_heap -
+                                     (json_int_t)c.from_garbage));
+    json_object_set_new(j, "refcount_explained", ex);
+    json_object_set_new(j, "referents", json_ref_list(&c.referents));
+    json_object_set_new(j, "referents_total", rcgc__json_u64(c.referents.total));
+    json_object_set_new(j, "referents_truncated",
+                        json_boolean(c.referents.total > c.referents.n));
+    json_object_set_new(j, "referrers", json_ref_list(&c.referrers));
+    json_object_set_new(j, "referrers_total", rcgc__json_u64(c.referrers.total));
+    json_object_set_new(j, "referrers_truncated",
+                        json_boolean(c.referrers.total > c.referrers.n));
+    r = rcgc__reply_json(rs, 200, j);
+out:
+    free(c.referents.items);
+    free(c.referrers.items);
+    return r;
+}
+
+/* ---- GET /v1/heaps/{heap}/objects/{id}/path ---- */
+
+typedef struct {
+    uintptr_t id;
+    bool valid;
+    objref target;
+    uint64_t budget_ns;
+    int outcome, err;
+    objref *steps;
+    size_t n, total;
+    size_t root_outside;
+    uint64_t elapsed_ns;
+} path_call;
+
+static int path_step(const void *obj, void *arg)
+{
+    path_call *c = arg;
+    if (c->n < PATH_STEPS_MAX)
+        objref_fill(&c->steps[c->n++], obj);
+    c->total++;
+    return 0;
+}
+
+static void path_walk(rcgc_heap *h, void *arg)
+{
+    path_call *c = arg;
+    uint64_t t0 = rcgc__insp_now_ns();
+    c->valid = rcgc__object_valid(h, (void *)c->id);
+    if (c->valid) {
+        objref_fill(&c->target, (void *)c->id);
+        c->err =
+            rcgc__path_from_root(h, (void *)c->id, c->budget_ns, path_step, c, &c->outcome);
+        if (c->err == 0 && c->outcome == RCGC__PATH_FOUND && c->n > 0) {
+            const void *root = (const void *)c->steps[0].id;
+            size_t inside = rcgc__refs_from_heap(h, root);
+            c->root_outside = c->steps[0].refcount - inside;
+        }
+    }
+    c->elapsed_ns = rcgc__insp_now_ns() - t0;
+}
+
+int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs)
+{
+    path_call c = {0};
+    uint64_t budget_ms;
+    if (parse_id(rq, rs, &c.id) || rcgc__query_uint(rq, rs, "budget_ms", 1, PATH_BUDGET_MAX_MS,
+                                                    PATH_BUDGET_DEFAULT_MS, &budget_ms))
+        return -1;
+    c.budget_ns = budget_ms * 1000000u;
+    c.steps = calloc(PATH_STEPS_MAX, sizeof *c.steps);
+    if (c.steps == NULL)
+        return -1;
+    int r = -1;
+    if (rcgc__inspect_walk(rs, rq->heap, path_walk, &c) != 0)
+        goto out;
+    if (!c.valid) {
+        r = rcgc__reply_error(rs, 404, "object_not_found",
+                              "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
+        goto out;
+    }
+    if (c.err != 0)
+        goto out; /* out of memory: 500 */
+    bool found = c.outcome == RCGC__PATH_FOUND;
+    json_t *j = rcgc__json_top();
+    json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
+    json_object_set_new(j, "target", json_objref(&c.target));
+    json_object_set_new(j, "found", json_boolean(found));
+    json_object_set_new(j, "complete", json_boolean(c.outcome != RCGC__PATH_BUDGET));
+    json_object_set_new(j, "budget_ms", json_integer((json_int_t)budget_ms));
+    json_object_set_new(j, "elapsed_ms", json_real((double)c.elapsed_ns / 1e6));
+    if (found) {
+        json_object_set_new(j, "length", json_integer((json_int_t)c.total - 1));
+        json_object_set_new(j, "root_from_outside", json_integer((json_int_t)c.root_outside));
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < c.n; i++) {
+        json_t *o = json_objref(&c.steps[i]);
+        json_object_set_new(o, "refcount", json_integer((json_int_t)c.steps[i].refcount));
+        json_array_append_new(arr, o);
+    }
+    json_object_set_new(j, "steps", arr);
+    r = rcgc__reply_json(rs, 200, j);
+out:
+    free(c.steps);
+    return r;
+}

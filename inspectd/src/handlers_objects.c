@@ -459,3 +459,321 @@ out:
     free(c.steps);
     return r;
 }
+
+/* ---- GET /v1/heaps/{heap}/garbage ---- */
+
+#define GARBAGE_MAX_OBJECTS_DEFAULT 100000
+#define GARBAGE_LIMIT_DEFAULT 50
+#define GARBAGE_OBJECTS_LIMIT_DEFAULT 20
+#define GARBAGE_REFERENTS_LIMIT_DEFAULT 20
+
+typedef struct {
+    uintptr_t id;
+    const char *type;
+    long group; /* -1: not grouped */
+} g_ref;
+
+typedef struct {
+    uintptr_t id;
+    const char *type;
+    size_t size, refcount;
+    bool in_list, legacy_del, finalized;
+    g_ref *refs;
+    size_t nrefs, refs_total;
+} g_obj;
+
+typedef struct {
+    const char *type;
+    size_t n;
+} g_count;
+
+typedef struct {
+    size_t size;
+    bool cycle;
+    g_count *types;
+    size_t ntypes;
+    g_obj *objs;
+    size_t nobjs;
+} g_group;
+
+typedef struct {
+    /* input */
+    size_t max_objects, offset, limit, objects_limit, referents_limit;
+    /* the grouping, at the safepoint */
+    void **members; /* every grouped object, group after group */
+    size_t nmembers, members_cap;
+    size_t *group_start; /* index into members of each group's first object; +1 entry */
+    size_t ngroups, groups_cap;
+    void **map;     /* open addressing: object -> its index in members */
+    size_t map_cap; /* power of two */
+    bool truncated;
+    size_t garbage;
+    bool saveall;
+    int err;
+    /* output */
+    g_group *out;
+    size_t nout;
+} garbage_call;
+
+static size_t ptr_slot(const garbage_call *c, const void *p)
+{
+    uintptr_t x = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15u;
+    return (size_t)(x ^ (x >> 29)) & (c->map_cap - 1);
+}
+
+static long member_index(const garbage_call *c, const void *p)
+{
+    if (c->map_cap == 0)
+        return -1;
+    for (size_t j = ptr_slot(c, p);; j = (j + 1) & (c->map_cap - 1)) {
+        if (c->map[j] == NULL)
+            return -1;
+        if (c->map[j] == p)
+            return (long)j;
+    }
+}
+
+static int take_group(void *const *members, size_t n, void *arg)
+{
+    garbage_call *c = arg;
+    if (c->nmembers + n > c->members_cap) {
+        size_t cap = c->members_cap ? c->members_cap : 256;
+        while (cap < c->nmembers + n)
+            cap *= 2;
+        void **m = realloc(c->members, cap * sizeof *m);
+        if (m == NULL)
+            return c->err = -1;
+        c->members = m;
+        c->members_cap = cap;
+    }
+    if (c->ngroups + 2 > c->groups_cap) {
+        size_t cap = c->groups_cap ? c->groups_cap * 2 : 64;
+        size_t *g = realloc(c->group_start, cap * sizeof *g);
+        if (g == NULL)
+            return c->err = -1;
+        c->group_start = g;
+        c->groups_cap = cap;
+    }
+    c->group_start[c->ngroups++] = c->nmembers;
+    memcpy(c->members + c->nmembers, members, n * sizeof *members);
+    c->nmembers += n;
+    c->group_start[c->ngroups] = c->nmembers;
+    return 0;
+}
+
+typedef struct {
+    garbage_call *c;
+    size_t *group_of_slot; /* per map slot: the group index */
+    g_obj *o;
+} ref_ctx;
+
+static int collect_g_ref(void *obj, void *arg)
+{
+    ref_ctx *x = arg;
+    g_obj *o = x->o;
+    if (obj == NULL)
+        return 0;
+    if (o->nrefs < x->c->referents_limit) {
+        long slot = member_index(x->c, obj);
+        g_ref *r = &o->refs[o->nrefs++];
+        r->id = (uintptr_t)obj;
+        r->type = rcgc_type_of(obj)->name;
+        r->group = slot < 0 ? -1 : (long)x->group_of_slot[slot];
+    }
+    o->refs_total++;
+    return 0;
+}
+
+static int find_self(void *obj, void *arg)
+{
+    return obj == arg;
+}
+
+static void garbage_walk(rcgc_heap *h, void *arg)
+{
+    garbage_call *c = arg;
+    c->garbage = rcgc_garbage_count(h);
+    c->saveall = (rcgc_get_debug(h) & RCGC_DEBUG_SAVEALL) != 0;
+    if (rcgc__garbage_groups(h, c->max_objects, take_group, c, &c->truncated) != 0 || c->err)
+        goto fail;
+    /* member -> group, through a map with twice the room */
+    c->map_cap = 16;
+    while (c->map_cap < 2 * c->nmembers + 2)
+        c->map_cap *= 2;
+    c->map = calloc(c->map_cap, sizeof *c->map);
+    size_t *group_of_slot = calloc(c->map_cap, sizeof *group_of_slot);
+    if (c->map == NULL || group_of_slot == NULL) {
+        free(group_of_slot);
+        goto fail;
+    }
+    for (size_t g = 0; g < c->ngroups; g++)
+        for (size_t i = c->group_start[g]; i < c->group_start[g + 1]; i++) {
+            size_t j = ptr_slot(c, c->members[i]);
+            while (c->map[j] != NULL)
+                j = (j + 1) & (c->map_cap - 1);
+            c->map[j] = c->members[i];
+            group_of_slot[j] = g;
+        }
+    size_t end = c->offset + c->limit < c->ngroups ? c->offset + c->limit : c->ngroups;
+    if (c->offset < end) {
+        c->out = calloc(end - c->offset, sizeof *c->out);
+        if (c->out == NULL) {
+            free(group_of_slot);
+            goto fail;
+        }
+    }
+    for (size_t g = c->offset; g < end; g++) {
+        g_group *gg = &c->out[c->nout++];
+        size_t first = c->group_start[g], n = c->group_start[g + 1] - first;
+        gg->size = n;
+        gg->cycle =
+            n > 1 || rcgc_get_referents(c->members[first], find_self, c->members[first]);
+        gg->types = calloc(n, sizeof *gg->types);
+        size_t nobjs = n < c->objects_limit ? n : c->objects_limit;
+        gg->objs = calloc(nobjs + 1, sizeof *gg->objs);
+        if (gg->types == NULL || gg->objs == NULL)
+            c->err = -1;
+        for (size_t i = 0; i < n && !c->err; i++) {
+            void *obj = c->members[first + i];
+            const rcgc_type *t = rcgc_type_of(obj);
+            size_t k = 0;
+            while (k < gg->ntypes && strcmp(gg->types[k].type, t->name) != 0)
+                k++;
+            if (k == gg->ntypes)
+                gg->types[gg->ntypes++] = (g_count){t->name, 0};
+            gg->types[k].n++;
+            if (i >= nobjs)
+                continue;
+            g_obj *o = &gg->objs[gg->nobjs++];
+            rcgc__object_info info;
+            rcgc__object_describe(obj, &info);
+            o->id = (uintptr_t)obj;
+            o->type = t->name;
+            o->size = info.bytes;
+            o->refcount = info.refcount;
+            o->legacy_del = t->legacy_del != NULL;
+            o->finalized = info.finalized;
+            for (size_t e = 0; e < c->garbage && !o->in_list; e++)
+                o->in_list = rcgc_garbage_get(h, e) == obj;
+            o->refs = calloc(c->referents_limit + 1, sizeof *o->refs);
+            if (o->refs == NULL) {
+                c->err = -1;
+                break;
+            }
+            ref_ctx x = {c, group_of_slot, o};
+            (void)rcgc_get_referents(obj, collect_g_ref, &x);
+        }
+    }
+    free(group_of_slot);
+    return;
+fail:
+    c->err = -1;
+}
+
+static int by_count_desc(const void *a, const void *b)
+{
+    const g_count *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n < y->n ? 1 : -1;
+    return strcmp(x->type, y->type);
+}
+
+static void garbage_free(garbage_call *c)
+{
+    for (size_t g = 0; g < c->nout; g++) {
+        for (size_t i = 0; i < c->out[g].nobjs; i++)
+            free(c->out[g].objs[i].refs);
+        free(c->out[g].objs);
+        free(c->out[g].types);
+    }
+    free(c->out);
+    free(c->members);
+    free(c->group_start);
+    free(c->map);
+}
+
+int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs)
+{
+    uint64_t max_objects, offset, limit, olimit, rlimit;
+    if (rcgc__query_uint(rq, rs, "max_objects", 1, 10000000, GARBAGE_MAX_OBJECTS_DEFAULT,
+                         &max_objects) ||
+        rcgc__query_uint(rq, rs, "offset", 0, UINT32_MAX, 0, &offset) ||
+        rcgc__query_uint(rq, rs, "limit", 1, 1000, GARBAGE_LIMIT_DEFAULT, &limit) ||
+        rcgc__query_uint(rq, rs, "objects_limit", 0, 1000, GARBAGE_OBJECTS_LIMIT_DEFAULT,
+                         &olimit) ||
+        rcgc__query_uint(rq, rs, "referents_limit", 0, 1000, GARBAGE_REFERENTS_LIMIT_DEFAULT,
+                         &rlimit))
+        return -1;
+    garbage_call c = {.max_objects = (size_t)max_objects,
+                      .offset = (size_t)offset,
+                      .limit = (size_t)limit,
+                      .objects_limit = (size_t)olimit,
+                      .referents_limit = (size_t)rlimit};
+    int r = -1;
+    if (rcgc__inspect_walk(rs, rq->heap, garbage_walk, &c) != 0 || c.err != 0)
+        goto out;
+    json_t *j = rcgc__json_top();
+    json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
+    json_object_set_new(j, "garbage", rcgc__json_u64(c.garbage));
+    json_object_set_new(j, "saveall", json_boolean(c.saveall));
+    json_object_set_new(j, "reached", rcgc__json_u64(c.nmembers));
+    json_object_set_new(j, "max_objects", json_integer((json_int_t)max_objects));
+    json_object_set_new(j, "reached_truncated", json_boolean(c.truncated));
+    json_object_set_new(j, "offset", json_integer((json_int_t)offset));
+    json_object_set_new(j, "limit", json_integer((json_int_t)limit));
+    json_object_set_new(j, "total", rcgc__json_u64(c.ngroups));
+    json_object_set_new(j, "truncated", json_boolean(c.offset + c.nout < c.ngroups));
+    json_t *groups = json_array();
+    for (size_t g = 0; g < c.nout; g++) {
+        g_group *gg = &c.out[g];
+        json_t *jg = json_object();
+        json_object_set_new(jg, "index", json_integer((json_int_t)(c.offset + g)));
+        json_object_set_new(jg, "kind", json_string(gg->cycle ? "cycle" : "single"));
+        json_object_set_new(jg, "size", rcgc__json_u64(gg->size));
+        qsort(gg->types, gg->ntypes, sizeof *gg->types, by_count_desc);
+        json_t *types = json_array();
+        for (size_t k = 0; k < gg->ntypes; k++) {
+            json_t *jt = json_object();
+            json_object_set_new(jt, "type", rcgc__json_text(gg->types[k].type));
+            json_object_set_new(jt, "objects", rcgc__json_u64(gg->types[k].n));
+            json_array_append_new(types, jt);
+        }
+        json_object_set_new(jg, "types", types);
+        json_t *objs = json_array();
+        for (size_t i = 0; i < gg->nobjs; i++) {
+            g_obj *o = &gg->objs[i];
+            json_t *jo = json_object();
+            json_object_set_new(jo, "id", json_id(o->id));
+            json_object_set_new(jo, "address", json_address(o->id));
+            json_object_set_new(jo, "type", rcgc__json_text(o->type));
+            json_object_set_new(jo, "size", rcgc__json_u64(o->size));
+            json_object_set_new(jo, "refcount", json_integer((json_int_t)o->refcount));
+            json_object_set_new(jo, "in_list", json_boolean(o->in_list));
+            json_object_set_new(jo, "legacy_del", json_boolean(o->legacy_del));
+            json_object_set_new(jo, "finalized", json_boolean(o->finalized));
+            json_t *refs = json_array();
+            for (size_t e = 0; e < o->nrefs; e++) {
+                json_t *jr = json_object();
+                json_object_set_new(jr, "id", json_id(o->refs[e].id));
+                json_object_set_new(jr, "address", json_address(o->refs[e].id));
+                json_object_set_new(jr, "type", rcgc__json_text(o->refs[e].type));
+                json_object_set_new(jr, "group",
+                                    o->refs[e].group < 0 ? json_null()
+                                                         : json_integer(o->refs[e].group));
+                json_array_append_new(refs, jr);
+            }
+            json_object_set_new(jo, "referents", refs);
+            json_object_set_new(jo, "referents_truncated",
+                                json_boolean(o->refs_total > o->nrefs));
+            json_array_append_new(objs, jo);
+        }
+        json_object_set_new(jg, "objects", objs);
+        json_object_set_new(jg, "objects_truncated", json_boolean(gg->size > gg->nobjs));
+        json_array_append_new(groups, jg);
+    }
+    json_object_set_new(j, "groups", groups);
+    r = rcgc__reply_json(rs, 200, j);
+out:
+    garbage_free(&c);
+    return r;
+}

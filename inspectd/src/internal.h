@@ -393,6 +393,7 @@ int rcgc__handle_metrics_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs);
 
 /* Debug flag names (handlers_control.c): "stats", "collectable", "uncollectable",
  * "saveall". Returns: a new JSON array of the names of the bits set in flags. */

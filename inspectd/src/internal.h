@@ -394,6 +394,11 @@ int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_suspects_get(const insp_req *rq, insp_resp *rs);
+/* The leak-suspect sampler (handlers_suspects.c): a thread that samples every heap's
+ * census after its collections while the server runs. stop also forgets the samples. */
+void rcgc__suspects_start(void);
+void rcgc__suspects_stop(void);
 
 /* Debug flag names (handlers_control.c): "stats", "collectable", "uncollectable",
  * "saveall". Returns: a new JSON array of the names of the bits set in flags. */

@@ -33,6 +33,8 @@ static const insp_route routes[] = {
     {INSP_GET, "/v1/heaps/{heap}/objects/{id}", rcgc__handle_object_get,
      "referents_limit referrers_limit", 0},
     {INSP_GET, "/v1/heaps/{heap}/objects/{id}/path", rcgc__handle_path_get, "budget_ms", 0},
+    {INSP_GET, "/v1/heaps/{heap}/suspects", rcgc__handle_suspects_get, "by kind limit offset",
+     0},
     {INSP_GET, "/v1/heaps/{heap}/garbage", rcgc__handle_garbage_get,
      "max_objects offset limit objects_limit referents_limit", 0},
 };

@@ -456,6 +456,7 @@ int rcgc_inspect_start(const rcgc_inspect_options *opts)
     atomic_store(&g_port, pi ? (int)pi->port : (int)ntohs(cfg.addr.sin_port));
     g_pid = getpid();
     g_daemon = d;
+    rcgc__suspects_start();
     pthread_mutex_unlock(&g_lock);
     return 0;
 }
@@ -480,6 +481,7 @@ void rcgc_inspect_stop(void)
     rcgc__sink_enable(false);
     rcgc__set_inspected(false);
     rcgc__baselines_clear();
+    rcgc__suspects_stop();
     rcgc__insp_config_reset();
     pthread_mutex_unlock(&g_lock);
 }

@@ -221,7 +221,8 @@ size_t rcgc__suspects_rank(suspects *s, suspect *out, size_t max)
         if (s->tab[i].key != NULL && s->tab[i].n >= RCGC_SUSPECTS_MIN)
             judge(&s->tab[i], &s->ranked[k++]);
     qsort(s->ranked, k, sizeof *s->ranked, by_suspicion);
-    memcpy(out, s->ranked, (k < max ? k : max) * sizeof *out);
+    if (out != NULL && max > 0 && k > 0)
+        memcpy(out, s->ranked, (k < max ? k : max) * sizeof *out);
     return k;
 }
 

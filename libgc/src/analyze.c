@@ -243,7 +243,7 @@ int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t budget_ns,
         /* Walk the parents back from the target, then report root first. */
         size_t len = 0;
         for (const void *p = target; p != NULL; len++) {
-            uint32_t slot;
+            uint32_t slot = 0; /* every object on the path was seen: seen_at sets it */
             (void)seen_at(&b, p, &slot);
             p = b.parent[rcgc__list_of(p)][slot];
         }
@@ -253,7 +253,7 @@ int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t budget_ns,
         } else {
             size_t k = len;
             for (const void *p = target; p != NULL;) {
-                uint32_t slot;
+                uint32_t slot = 0;
                 path[--k] = p;
                 (void)seen_at(&b, p, &slot);
                 p = b.parent[rcgc__list_of(p)][slot];

@@ -129,6 +129,9 @@ typedef struct insp_resp {
     char *location;         /* "Location" header (201) or NULL; malloc'd, owned */
     unsigned retry_after_s; /* "Retry-After" (503) when > 0 */
     bool www_authenticate;  /* "WWW-Authenticate: Bearer" (401) */
+    /* GET /v1/events: the event stream to serve instead of body (events.c; status 200).
+     * Owned: server.c hands it to rcgc__events_response, rcgc__resp_clear discards it. */
+    struct insp_stream *stream;
 } insp_resp;
 
 /* A handler: reads rq, fills rs with exactly one reply helper call (a second call
@@ -405,5 +408,36 @@ void rcgc__suspects_stop(void);
 json_t *rcgc__debug_flag_names(unsigned flags);
 /* {"flags":[names],"value":flags} (handlers_heaps.c). Returns: a new reference. */
 json_t *rcgc__debug_json(unsigned flags);
+
+/* ---- the event stream GET /v1/events (events.c) ---- */
+
+/* A stream is a response of unknown size, not an insp_resp body: the handler reserves
+ * one (at most 8 open, then 503 too_many_streams) and leaves it in rs->stream with
+ * status 200; server.c then builds the libmicrohttpd response with
+ * rcgc__events_response instead of a buffer. */
+typedef struct insp_stream insp_stream;
+struct MHD_Connection;
+struct MHD_Response;
+
+int rcgc__handle_events_get(const insp_req *rq, insp_resp *rs);
+/* The response serving s on connection c, resumed after last_event_id (the request
+ * header; NULL or "" when absent: ?since= then, else live). Ownership: takes s (freed
+ * with the response, or at once on failure). Returns: the response (queue it with
+ * status 200, then destroy it), or NULL when memory runs out. */
+struct MHD_Response *rcgc__events_response(insp_stream *s, struct MHD_Connection *c,
+                                           const char *last_event_id);
+/* Frees a stream that was never served and gives its slot back (NULL: no-op). */
+void rcgc__events_discard(insp_stream *s);
+/* The sink's hook (sink.c), on the owner thread of every collection event: records the
+ * event in the ring and wakes the streams waiting for it. Never waits for a client. */
+void rcgc__events_on_event(rcgc_heap *h, const char *heap_name, const rcgc_event *ev);
+/* rcgc_inspect_start: accept streams again (reads the test knob
+ * RCGC_INSPECT_HEARTBEAT_MS, the heartbeat interval, 15000 by default). */
+void rcgc__events_start(void);
+/* rcgc_inspect_stop, after quiescing and before MHD_stop_daemon: refuses new streams,
+ * resumes every suspended one (stopping the daemon with a suspended connection aborts
+ * the process in libmicrohttpd 0.9.75), lets each end cleanly (waits at most 1 s) and
+ * joins the heartbeat thread. */
+void rcgc__events_stop(void);
 
 #endif /* RCGC_INSPECT_INTERNAL_H */

@@ -19,6 +19,7 @@ uint64_t rcgc__insp_now_ns(void)
 
 void rcgc__resp_clear(insp_resp *rs)
 {
+    rcgc__events_discard(rs->stream); /* a stream reserved and never served */
     free(rs->body);
     free(rs->location);
     memset(rs, 0, sizeof *rs);

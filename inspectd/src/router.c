@@ -37,6 +37,7 @@ static const insp_route routes[] = {
      0},
     {INSP_GET, "/v1/heaps/{heap}/garbage", rcgc__handle_garbage_get,
      "max_objects offset limit objects_limit referents_limit", 0},
+    {INSP_GET, "/v1/events", rcgc__handle_events_get, "heap since", 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

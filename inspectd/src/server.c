@@ -43,6 +43,11 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
     size_t n = strlen(line);
     while (n > 0 && line[n - 1] == '\n')
         line[--n] = '\0';
+    /* An event stream's client that went away (a closed tab, curl stopped) is noticed
+     * at the next write: routine, not worth a line on the host's stderr. */
+    if (strncmp(line, "Failed to send ", 15) == 0 &&
+        strstr(line, " for the request for `/v1/events'") != NULL)
+        return;
     fprintf(stderr, "rcgc-inspect: %s\n", line);
 }
 
@@ -224,8 +229,26 @@ static size_t keep_escapes(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- responses ---- */
 
+/* GET /v1/events: the stream the handler reserved, as a response of unknown size read
+ * by events.c (resumed after the Last-Event-ID header when the request has one). */
+static enum MHD_Result send_stream(struct MHD_Connection *c, insp_resp *rs)
+{
+    insp_stream *s = rs->stream;
+    rs->stream = NULL;
+    rcgc__resp_clear(rs);
+    struct MHD_Response *r = rcgc__events_response(
+        s, c, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID"));
+    if (r == NULL)
+        return MHD_NO; /* closes the connection */
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r); /* the connection keeps it (and the stream) while it streams */
+    return ok;
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, insp_resp *rs)
 {
+    if (rs->stream != NULL)
+        return send_stream(c, rs);
     struct MHD_Response *r;
     if (rs->body != NULL) {
         r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
@@ -241,7 +264,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, insp_resp *rs)
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             rs->content_type ? rs->content_type : "application/json");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    bool sse = rs->content_type && strcmp(rs->content_type, "text/event-stream") == 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            sse ? "no-cache" : "no-store"); /* no-cache: HEAD /v1/events */
     if (rs->allow[0] != '\0')
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
     if (rs->retry_after_s > 0) {
@@ -427,6 +452,7 @@ int rcgc_inspect_start(const rcgc_inspect_options *opts)
 
     rcgc__set_inspected(true);
     rcgc__sink_enable(true);
+    rcgc__events_start();
     unsigned pool = cfg.max_connections < POOL_THREADS ? cfg.max_connections : POOL_THREADS;
     sigset_t old;
     block_async_signals(&old);
@@ -470,8 +496,9 @@ void rcgc_inspect_stop(void)
         return;
     }
     MHD_socket fd = MHD_quiesce_daemon(d); /* no new connections from here on */
-    /* Suspended connections (event streams) would be resumed here: stopping with one
-     * suspended aborts the process in libmicrohttpd 0.9.75. */
+    /* Event streams end here: every suspended connection is resumed first (stopping
+     * with one suspended aborts the process in libmicrohttpd 0.9.75). */
+    rcgc__events_stop();
     MHD_stop_daemon(d); /* closes every connection, joins the threads */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);

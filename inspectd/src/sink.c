@@ -2,8 +2,9 @@
  * end of each collection, on their own threads and concurrently; it keeps a histogram
  * of pause times per heap and generation for /metrics (the snapshots hold only totals
  * and maxima). Lock-free after a heap's first collection: one thread-local cache hit,
- * two relaxed atomic adds. The state lives as long as the process (librcgc may still
- * be inside the sink for a moment after it is removed). */
+ * two relaxed atomic adds. Every event also goes to the ring of GET /v1/events
+ * (events.c: one short lock per event). The state lives as long as the process
+ * (librcgc may still be inside the sink for a moment after it is removed). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "internal.h"
@@ -73,7 +74,8 @@ static slot *find_or_claim(const char *name)
 
 static void on_event(rcgc_heap *h, const char *heap_name, const rcgc_event *ev, void *arg)
 {
-    (void)h, (void)arg;
+    (void)arg;
+    rcgc__events_on_event(h, heap_name, ev); /* the ring of GET /v1/events */
     if (ev->kind != RCGC_EVENT_COLLECT_DONE || ev->generation < 0 || ev->generation > 2 ||
         heap_name == NULL)
         return;

@@ -7,32 +7,7 @@
 #include <rcgc/rcgc.h>
 
 #include "bench_common.h"
-
-typedef struct node {
-    void *a, *b;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    int r;
-    if (n->a && (r = visit(n->a, arg)) != 0)
-        return r;
-    if (n->b && (r = visit(n->b, arg)) != 0)
-        return r;
-    return 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *t = n->a;
-    n->a = NULL;
-    rcgc_xdecref(t);
-    t = n->b;
-    n->b = NULL;
-    rcgc_xdecref(t);
-}
+#include "bench_node.h"
 
 static const rcgc_type node_type = {
     .name = "bench.node",

@@ -10,35 +10,10 @@
 #include <rcgc/rcgc.h>
 
 #include "bench_common.h"
+#include "bench_node.h"
 
 #define RING 64u
 #define CHURN_OPS 10000000u
-
-typedef struct node {
-    void *a, *b;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    int r;
-    if (n->a && (r = visit(n->a, arg)) != 0)
-        return r;
-    if (n->b && (r = visit(n->b, arg)) != 0)
-        return r;
-    return 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *t = n->a;
-    n->a = NULL;
-    rcgc_xdecref(t);
-    t = n->b;
-    n->b = NULL;
-    rcgc_xdecref(t);
-}
 
 static const rcgc_type node_type = {
     .name = "bench.churn",

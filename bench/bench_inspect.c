@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "bench_node.h"
 
 #define RING 64u
 #define SAFEPOINT_MASK 1023u /* rcgc_safepoint every 1024 churn ops */
@@ -308,32 +309,6 @@ static int server_start(void)
 }
 
 /* ---- types ---- */
-
-typedef struct node {
-    void *a, *b;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    int r;
-    if (n->a && (r = visit(n->a, arg)) != 0)
-        return r;
-    if (n->b && (r = visit(n->b, arg)) != 0)
-        return r;
-    return 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *t = n->a;
-    n->a = NULL;
-    rcgc_xdecref(t);
-    t = n->b;
-    n->b = NULL;
-    rcgc_xdecref(t);
-}
 
 #define NODE_TYPE(var, nm)                                                                     \
     static const rcgc_type var = {.name = nm,                                                  \

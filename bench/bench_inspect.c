@@ -22,7 +22,8 @@
  *       explained: a walk at a safepoint), one at a time. Measured: the owner's cost of
  *       publishing one snapshot (rcgc__snapshot_publish, timed directly); each request's
  *       latency; the owner pause each object request causes (the longest safepoints of
- *       that phase, one per request).
+ *       that phase, one per request); then 3 GET .../objects/{id}/retained and 3 GET
+ *       .../retained?type=bench.A (a third of the heap), budget 5000 ms.
  *   bench_inspect serve [seconds]
  *       A host that allocates a little, calls rcgc_safepoint and sleeps 1 ms (heap
  *       released while it sleeps), for wrk: prints "PORT <n>" once listening.
@@ -277,6 +278,27 @@ static int hconn_get(hconn *c, const char *path)
     return hconn_try_get(c, path);
 }
 
+/* The number in the first {"objects":"<n>"...} after text in the body; 0 when absent. */
+static uint64_t json_number_after(const hconn *c, const char *text)
+{
+    static const char key[] = "{\"objects\":\"";
+    size_t n = strlen(text), k = sizeof key - 1;
+    for (size_t i = 0; i + n + k <= c->body_len; i++)
+        if (memcmp(c->body + i, text, n) == 0 && memcmp(c->body + i + n, key, k) == 0)
+            return strtoull(c->body + i + n + k, NULL, 10);
+    return 0;
+}
+
+/* Whether the body contains text. */
+static bool body_has(const hconn *c, const char *text)
+{
+    size_t n = strlen(text);
+    for (size_t i = 0; i + n <= c->body_len; i++)
+        if (memcmp(c->body + i, text, n) == 0)
+            return true;
+    return false;
+}
+
 /* The unsigned number after the last "key": in the body (the top-level one when nested
  * objects use the same key first), quoted or not; 0 when absent. */
 static uint64_t json_number(const hconn *c, const char *key)
@@ -528,8 +550,10 @@ static int mode_churn(int argc, char **argv)
 
 /* ---- a large heap: census, referrers, owner pauses ---- */
 
-enum { PH_IDLE, PH_STATS, PH_CENSUS, PH_OBJECT, PH_DONE, NPHASES };
-static const char *const phase_names[NPHASES] = {"idle", "stats", "census", "object", "done"};
+enum { PH_IDLE, PH_STATS, PH_CENSUS, PH_OBJECT, PH_RETAINED, PH_DONE, NPHASES };
+static const char *const phase_names[NPHASES] = {"idle",   "stats",    "census",
+                                                 "object", "retained", "done"};
+#define RETAINED_REQUESTS 3 /* of one object, then of a type (a third of the heap) */
 
 typedef struct spause {
     uint64_t wall, cpu;
@@ -567,6 +591,9 @@ typedef struct client_job {
     _Atomic int phase;
     samples lat[NPHASES];
     uint64_t referrers_total, referents_total, from_outside;
+    samples retained_lat[2]; /* an object, a type */
+    size_t retained_incomplete;
+    uint64_t retained_type_objects;
     size_t errors;
 } client_job;
 
@@ -578,14 +605,23 @@ static void *client_main(void *arg)
     char path[256];
     struct timespec gap = {0, 2000000}; /* 2 ms between requests: owner logs settle */
     nanosleep(&gap, NULL);
-    for (int ph = PH_STATS; ph <= PH_OBJECT; ph++) {
+    for (int ph = PH_STATS; ph <= PH_RETAINED; ph++) {
         atomic_store(&j->phase, ph);
-        uint32_t n = ph == PH_OBJECT ? j->ntargets : READ_REQUESTS;
+        uint32_t n = ph == PH_OBJECT     ? j->ntargets
+                     : ph == PH_RETAINED ? 2 * RETAINED_REQUESTS
+                                         : READ_REQUESTS;
         for (uint32_t i = 0; i < n; i++) {
             if (ph == PH_STATS)
                 snprintf(path, sizeof path, "/v1/heaps/%s", j->heap);
             else if (ph == PH_CENSUS)
                 snprintf(path, sizeof path, "/v1/heaps/%s/census", j->heap);
+            else if (ph == PH_RETAINED && i < RETAINED_REQUESTS)
+                snprintf(path, sizeof path,
+                         "/v1/heaps/%s/objects/%" PRIuPTR "/retained?budget_ms=5000", j->heap,
+                         (uintptr_t)j->targets[i]);
+            else if (ph == PH_RETAINED)
+                snprintf(path, sizeof path, "/v1/heaps/%s/retained?type=bench.A&budget_ms=5000",
+                         j->heap);
             else
                 snprintf(path, sizeof path, "/v1/heaps/%s/objects/%" PRIuPTR, j->heap,
                          (uintptr_t)j->targets[i]);
@@ -600,6 +636,12 @@ static void *client_main(void *arg)
                 continue;
             }
             samples_add(&j->lat[ph], dt);
+            if (ph == PH_RETAINED) {
+                samples_add(&j->retained_lat[i >= RETAINED_REQUESTS], dt);
+                j->retained_incomplete += body_has(&c, "\"complete\":false");
+                if (i >= RETAINED_REQUESTS)
+                    j->retained_type_objects = json_number_after(&c, "\"retained\":");
+            }
             if (ph == PH_OBJECT) {
                 j->referrers_total += json_number(&c, "referrers_total");
                 j->referents_total += json_number(&c, "referents_total");
@@ -749,6 +791,15 @@ static int mode_heap(int argc, char **argv)
     if (sink == 0)
         printf("# (never)\n");
 
+    /* Retained: every object is held from the C array (a root), so an object retains
+     * itself and the type its own objects; the cost is the full analysis all the same. */
+    for (int k = 0; k < 2; k++)
+        printf("RESULT name=latency layout=%s endpoint=retained_%s n=%zu median_ms=%.2f "
+               "max_ms=%.2f incomplete=%zu type_retained_objects=%" PRIu64 "\n",
+               lay, k ? "type" : "object", job.retained_lat[k].n,
+               samples_median(&job.retained_lat[k]) / 1e6,
+               samples_q(&job.retained_lat[k], 1.0) / 1e6, job.retained_incomplete,
+               job.retained_type_objects);
     for (int ph = PH_STATS; ph <= PH_CENSUS; ph++)
         printf("RESULT name=latency layout=%s endpoint=%s n=%zu median_us=%.1f p99_us=%.1f "
                "max_us=%.1f "

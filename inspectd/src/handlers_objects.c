@@ -35,9 +35,7 @@ typedef struct {
 
 /* ---- ids ---- */
 
-/* Parses an object id: the address in decimal, or in hexadecimal with 0x (as the debug
- * output prints it). Returns: 0, or -1 after replying 400. */
-static int parse_id(const insp_req *rq, insp_resp *rs, uintptr_t *out)
+int rcgc__parse_object_id(const insp_req *rq, insp_resp *rs, uintptr_t *out)
 {
     const char *s = rq->id;
     unsigned base = 10;
@@ -74,7 +72,7 @@ static json_t *json_id(uintptr_t id)
     return rcgc__json_u64((uint64_t)id);
 }
 
-static json_t *json_address(uintptr_t id)
+json_t *rcgc__json_address(uintptr_t id)
 {
     char buf[24];
     snprintf(buf, sizeof buf, "0x%" PRIxPTR, id);
@@ -85,7 +83,7 @@ static json_t *json_objref(const objref *o)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_id(o->id));
-    json_object_set_new(j, "address", json_address(o->id));
+    json_object_set_new(j, "address", rcgc__json_address(o->id));
     json_object_set_new(j, "type", rcgc__json_text(o->type));
     return j;
 }
@@ -314,7 +312,7 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
 {
     object_call c = {0};
     uint64_t ref_limit, rr_limit;
-    if (parse_id(rq, rs, &c.id) ||
+    if (rcgc__parse_object_id(rq, rs, &c.id) ||
         rcgc__query_uint(rq, rs, "referents_limit", 0, REF_LIMIT_MAX, REF_LIMIT_DEFAULT,
                          &ref_limit) ||
         rcgc__query_uint(rq, rs, "referrers_limit", 0, REF_LIMIT_MAX, REF_LIMIT_DEFAULT,
@@ -337,7 +335,7 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
     json_t *j = rcgc__json_top();
     json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
     json_object_set_new(j, "id", json_id(c.id));
-    json_object_set_new(j, "address", json_address(c.id));
+    json_object_set_new(j, "address", rcgc__json_address(c.id));
     json_object_set_new(j, "type", rcgc__json_text(c.info.type->name));
     json_object_set_new(j, "size", rcgc__json_u64(c.info.bytes));
     json_object_set_new(j, "refcount", json_integer((json_int_t)c.info.refcount));
@@ -418,8 +416,9 @@ int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs)
 {
     path_call c = {0};
     uint64_t budget_ms;
-    if (parse_id(rq, rs, &c.id) || rcgc__query_uint(rq, rs, "budget_ms", 1, PATH_BUDGET_MAX_MS,
-                                                    PATH_BUDGET_DEFAULT_MS, &budget_ms))
+    if (rcgc__parse_object_id(rq, rs, &c.id) ||
+        rcgc__query_uint(rq, rs, "budget_ms", 1, PATH_BUDGET_MAX_MS, PATH_BUDGET_DEFAULT_MS,
+                         &budget_ms))
         return -1;
     c.budget_ns = budget_ms * 1000000u;
     c.steps = calloc(PATH_STEPS_MAX, sizeof *c.steps);
@@ -744,7 +743,7 @@ int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs)
             g_obj *o = &gg->objs[i];
             json_t *jo = json_object();
             json_object_set_new(jo, "id", json_id(o->id));
-            json_object_set_new(jo, "address", json_address(o->id));
+            json_object_set_new(jo, "address", rcgc__json_address(o->id));
             json_object_set_new(jo, "type", rcgc__json_text(o->type));
             json_object_set_new(jo, "size", rcgc__json_u64(o->size));
             json_object_set_new(jo, "refcount", json_integer((json_int_t)o->refcount));
@@ -755,7 +754,7 @@ int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs)
             for (size_t e = 0; e < o->nrefs; e++) {
                 json_t *jr = json_object();
                 json_object_set_new(jr, "id", json_id(o->refs[e].id));
-                json_object_set_new(jr, "address", json_address(o->refs[e].id));
+                json_object_set_new(jr, "address", rcgc__json_address(o->refs[e].id));
                 json_object_set_new(jr, "type", rcgc__json_text(o->refs[e].type));
                 json_object_set_new(jr, "group",
                                     o->refs[e].group < 0 ? json_null()

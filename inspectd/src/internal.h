@@ -397,6 +397,14 @@ int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs);
+/* What an object or a type retains (handlers_retained.c). */
+int rcgc__handle_object_retained_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_type_retained_get(const insp_req *rq, insp_resp *rs);
+/* Parses rq->id, an object id: the address in decimal, or in hexadecimal with 0x (as the
+ * debug output prints it). Returns: 0, or -1 after replying 400 bad_id. */
+int rcgc__parse_object_id(const insp_req *rq, insp_resp *rs, uintptr_t *out);
+/* "0x7f..": an object's address as the debug output prints it. Returns: a new reference. */
+json_t *rcgc__json_address(uintptr_t id);
 int rcgc__handle_suspects_get(const insp_req *rq, insp_resp *rs);
 /* The leak-suspect sampler (handlers_suspects.c): a thread that samples every heap's
  * census after its collections while the server runs. stop also forgets the samples. */

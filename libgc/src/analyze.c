@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- ids ---- */
 
@@ -130,17 +131,46 @@ size_t rcgc__refs_from_heap(rcgc_heap *h, const void *target)
     return c.n;
 }
 
-/* ---- the shortest path from an externally held object ---- */
+/* ---- breadth first from the roots: the objects held from outside the heap ---- */
 
 typedef struct {
     rcgc_heap *h;
-    void **queue; /* breadth-first order; parents[] says where each came from */
+    void **queue; /* breadth-first order; parent[] (when kept) says where each came from */
     size_t qlen, qcap;
     void **parent[RCGC__NLISTS];
     unsigned char *seen[RCGC__NLISTS];
-    const void *target;
+    const void *target; /* the search stops when it is pushed; NULL: never */
     int err;
 } bfs;
+
+static void bfs_free(bfs *b)
+{
+    for (unsigned id = 0; id < RCGC__NLISTS; id++) {
+        free(b->seen[id]);
+        free(b->parent[id]);
+    }
+    free(b->queue);
+}
+
+/* Allocates the side arrays (parents only when with_parents). Returns: 0 or RCGC_ENOMEM
+ * (free b with bfs_free either way). */
+static int bfs_init(bfs *b, rcgc_heap *h, const void *target, bool with_parents)
+{
+    memset(b, 0, sizeof *b);
+    b->h = h;
+    b->target = target;
+    for (unsigned id = 0; id < RCGC__NLISTS; id++) {
+        size_t n = h->lists[id].len;
+        if (n == 0)
+            continue;
+        b->seen[id] = calloc(n, 1);
+        if (b->seen[id] == NULL)
+            return RCGC_ENOMEM;
+        if (with_parents && (b->parent[id] = calloc(n, sizeof(void *))) == NULL)
+            return RCGC_ENOMEM;
+    }
+    return 0;
+}
 
 static unsigned char *seen_at(bfs *b, const void *obj, uint32_t *slot_out)
 {
@@ -153,6 +183,7 @@ static unsigned char *seen_at(bfs *b, const void *obj, uint32_t *slot_out)
     return &b->seen[list][slot];
 }
 
+/* Queues obj unless seen. Returns: whether obj is the target. */
 static bool bfs_push(bfs *b, void *obj, void *from)
 {
     uint32_t slot;
@@ -170,9 +201,10 @@ static bool bfs_push(bfs *b, void *obj, void *from)
         b->qcap = ncap;
     }
     *seen = 1;
-    b->parent[rcgc__list_of(obj)][slot] = from;
+    if (b->parent[rcgc__list_of(obj)] != NULL)
+        b->parent[rcgc__list_of(obj)][slot] = from;
     b->queue[b->qlen++] = obj;
-    return obj == b->target;
+    return obj != NULL && obj == b->target;
 }
 
 typedef struct {
@@ -191,84 +223,83 @@ static int visit_bfs(void *child, void *arg)
     return v->b->err != 0;
 }
 
+/* Searches breadth first from every root (an object whose refcount exceeds the heap's
+ * references to it; objects already marked seen are skipped) until the target is found,
+ * everything reachable is seen, or budget_ns since t0 is spent.
+ * Returns: RCGC__PATH_FOUND, _NONE or _BUDGET, or RCGC_ENOMEM (negative). */
+static int bfs_from_roots(bfs *b, uint64_t t0, uint64_t budget_ns)
+{
+    rcgc_heap *h = b->h;
+    refcounts rc;
+    if (refcounts_compute(h, &rc) != 0)
+        return RCGC_ENOMEM;
+    bool found = false;
+    for (unsigned id = 0; id < RCGC__NLISTS && !found; id++) {
+        const rcgc__olist *l = &h->lists[id];
+        for (uint32_t i = 0; i < l->len && !found; i++) {
+            void *obj = l->items[i];
+            if (obj != NULL && rcgc__head(obj)->rcgc__refcnt > rc.refs[id][i])
+                found = bfs_push(b, obj, NULL);
+        }
+    }
+    refcounts_free(&rc);
+    size_t q = 0;
+    for (; b->err == 0 && !found && q < b->qlen; q++) {
+        if ((q & 4095u) == 0 && rcgc__now_ns() - t0 > budget_ns)
+            break;
+        void *obj = b->queue[q];
+        if (rcgc__type(obj)->traverse == NULL)
+            continue;
+        bfs_visit v = {b, obj, false};
+        rcgc__type(obj)->traverse(obj, visit_bfs, &v);
+        found = v.found;
+    }
+    if (b->err != 0)
+        return b->err;
+    return found ? RCGC__PATH_FOUND : q == b->qlen ? RCGC__PATH_NONE : RCGC__PATH_BUDGET;
+}
+
+/* ---- the shortest path from an externally held object ---- */
+
+static const void *parent_of(bfs *b, const void *obj)
+{
+    uint32_t slot = 0; /* every object on the path was seen: seen_at finds it */
+    (void)seen_at(b, obj, &slot);
+    return b->parent[rcgc__list_of(obj)][slot];
+}
+
 int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t budget_ns,
                          int (*step)(const void *obj, void *arg), void *arg, int *outcome)
 {
     uint64_t t0 = rcgc__now_ns();
     *outcome = RCGC__PATH_BUDGET;
-    bool exhausted = false;
-    refcounts rc;
-    if (refcounts_compute(h, &rc) != 0)
-        return RCGC_ENOMEM;
-    bfs b = {.h = h, .target = target};
-    int r = 0;
-    for (unsigned id = 0; id < RCGC__NLISTS && r == 0; id++) {
-        size_t n = h->lists[id].len;
-        if (n == 0)
-            continue;
-        b.seen[id] = calloc(n, 1);
-        b.parent[id] = calloc(n, sizeof(void *));
-        if (b.seen[id] == NULL || b.parent[id] == NULL)
-            r = RCGC_ENOMEM;
-    }
-    /* Roots: objects held from outside the heap (refcount above the heap's references).
-     * The target itself counts when it is one: its path is itself. */
-    bool found = false;
-    for (unsigned id = 0; id < RCGC__NLISTS && r == 0 && !found; id++) {
-        const rcgc__olist *l = &h->lists[id];
-        for (uint32_t i = 0; i < l->len && !found; i++) {
-            void *obj = l->items[i];
-            if (obj != NULL && rcgc__head(obj)->rcgc__refcnt > rc.refs[id][i])
-                found = bfs_push(&b, obj, NULL);
+    bfs b;
+    int r = bfs_init(&b, h, target, true);
+    if (r == 0) {
+        r = bfs_from_roots(&b, t0, budget_ns);
+        if (r >= 0) {
+            *outcome = r;
+            r = 0;
         }
     }
-    refcounts_free(&rc);
-    size_t q = 0;
-    for (; r == 0 && b.err == 0 && !found && q < b.qlen; q++) {
-        if ((q & 4095u) == 0 && rcgc__now_ns() - t0 > budget_ns)
-            break;
-        void *obj = b.queue[q];
-        if (rcgc__type(obj)->traverse == NULL)
-            continue;
-        bfs_visit v = {&b, obj, false};
-        rcgc__type(obj)->traverse(obj, visit_bfs, &v);
-        found = v.found;
-    }
-    exhausted = !found && q == b.qlen;
-    if (r == 0)
-        r = b.err;
-    if (r == 0 && exhausted)
-        *outcome = RCGC__PATH_NONE;
-    if (r == 0 && found) {
+    if (r == 0 && *outcome == RCGC__PATH_FOUND) {
         /* Walk the parents back from the target, then report root first. */
         size_t len = 0;
-        for (const void *p = target; p != NULL; len++) {
-            uint32_t slot = 0; /* every object on the path was seen: seen_at sets it */
-            (void)seen_at(&b, p, &slot);
-            p = b.parent[rcgc__list_of(p)][slot];
-        }
+        for (const void *p = target; p != NULL; p = parent_of(&b, p))
+            len++;
         const void **path = malloc(len * sizeof *path);
         if (path == NULL) {
             r = RCGC_ENOMEM;
         } else {
             size_t k = len;
-            for (const void *p = target; p != NULL;) {
-                uint32_t slot = 0;
+            for (const void *p = target; p != NULL; p = parent_of(&b, p))
                 path[--k] = p;
-                (void)seen_at(&b, p, &slot);
-                p = b.parent[rcgc__list_of(p)][slot];
-            }
-            *outcome = RCGC__PATH_FOUND;
             for (size_t i = 0; i < len && r == 0; i++)
                 r = step(path[i], arg);
             free(path);
         }
     }
-    for (unsigned id = 0; id < RCGC__NLISTS; id++) {
-        free(b.seen[id]);
-        free(b.parent[id]);
-    }
-    free(b.queue);
+    bfs_free(&b);
     return r;
 }
 
@@ -486,4 +517,412 @@ int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void 
         }
     }
     return 0;
+}
+
+/* ---- retained size and the dominator tree ----
+ *
+ * 1. A: the target objects (nodes 0 .. ntarget-1) and everything they reach.
+ * 2. Breadth first from the roots with the targets marked seen beforehand: whatever is
+ *    reached without passing through a target stays alive without it.
+ * 3. R: the nodes of A not reached, targets included: the retained set. Every path from
+ *    a target to an object of R after its last target stays inside R, so the dominator
+ *    tree of R under a virtual entry (whose children are the targets) is the heap's
+ *    dominator tree restricted to R.
+ * 4. Lengauer–Tarjan (path compression, iterative) on R in depth-first preorder; each
+ *    node's retained tally is its subtree's, summed in reverse preorder. */
+
+#define NONE UINT32_MAX
+
+/* Per-type tallies of the retained set, keyed by type in an open-addressed table. */
+typedef struct {
+    const rcgc_type *type;
+    rcgc__tally n;
+} type_tally;
+
+typedef struct {
+    type_tally *slots;
+    size_t cap, len;
+} type_table;
+
+static int type_table_add(type_table *t, const rcgc_type *type, size_t bytes)
+{
+    if (2 * (t->len + 1) > t->cap) {
+        size_t ncap = t->cap ? 2 * t->cap : 64;
+        type_tally *ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL)
+            return RCGC_ENOMEM;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (t->slots[i].type == NULL)
+                continue;
+            size_t k = ((uintptr_t)t->slots[i].type >> 4) & (ncap - 1);
+            while (ns[k].type != NULL)
+                k = (k + 1) & (ncap - 1);
+            ns[k] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = ns;
+        t->cap = ncap;
+    }
+    size_t k = ((uintptr_t)type >> 4) & (t->cap - 1);
+    while (t->slots[k].type != NULL && t->slots[k].type != type)
+        k = (k + 1) & (t->cap - 1);
+    if (t->slots[k].type == NULL) {
+        t->slots[k].type = type;
+        t->len++;
+    }
+    t->slots[k].n.objects++;
+    t->slots[k].n.bytes += bytes;
+    return 0;
+}
+
+typedef struct {
+    graph g; /* A */
+    size_t ntarget;
+    uint32_t *rix; /* A node -> R node (0 is the virtual entry), NONE: not retained */
+    void **robj;   /* R node -> object (robj[0] NULL) */
+    uint32_t nr;
+    uint32_t *first, *succ; /* successors of R nodes, CSR */
+    size_t nsucc, succ_cap;
+    int err;
+} retain;
+
+static int visit_retain_edge(void *child, void *arg)
+{
+    retain *rt = arg;
+    uint32_t *ix = child != NULL ? node_slot(&rt->g, child) : NULL;
+    if (ix == NULL || *ix == 0 || rt->rix[*ix - 1] == NONE)
+        return 0;
+    if (rt->nsucc == rt->succ_cap) {
+        size_t ncap = rt->succ_cap ? rt->succ_cap * 2 : 1024;
+        uint32_t *p = realloc(rt->succ, ncap * sizeof *p);
+        if (p == NULL) {
+            rt->err = RCGC_ENOMEM;
+            return 1;
+        }
+        rt->succ = p;
+        rt->succ_cap = ncap;
+    }
+    rt->succ[rt->nsucc++] = rt->rix[*ix - 1];
+    return 0;
+}
+
+/* Lengauer–Tarjan's arrays: pre[] / next[] by R node, the rest by preorder number. */
+typedef struct {
+    uint32_t *pre, *order, *parent, *semi, *idom, *ancestor, *label, *bucket, *bnext, *stack,
+        *pfirst, *pred;
+    size_t *next;
+} domtree;
+
+static void domtree_free(domtree *d)
+{
+    free(d->pre);
+    free(d->order);
+    free(d->parent);
+    free(d->semi);
+    free(d->idom);
+    free(d->ancestor);
+    free(d->label);
+    free(d->bucket);
+    free(d->bnext);
+    free(d->stack);
+    free(d->pfirst);
+    free(d->pred);
+    free(d->next);
+}
+
+/* The node of least semidominator on v's path in the link forest (the forest root
+ * excluded), compressing the path as Lengauer and Tarjan's EVAL does, without
+ * recursion. */
+static uint32_t dom_eval(domtree *d, uint32_t v)
+{
+    if (d->ancestor[v] == NONE)
+        return v;
+    size_t sp = 0;
+    for (uint32_t u = v; d->ancestor[d->ancestor[u]] != NONE; u = d->ancestor[u])
+        d->stack[sp++] = u;
+    while (sp > 0) {
+        uint32_t u = d->stack[--sp], a = d->ancestor[u];
+        if (d->semi[d->label[a]] < d->semi[d->label[u]])
+            d->label[u] = d->label[a];
+        d->ancestor[u] = d->ancestor[a];
+    }
+    return d->label[v];
+}
+
+/* The dominator tree of R: d->idom[] and d->order[] (preorder number -> R node); rt->nr
+ * becomes the number of nodes numbered. Returns: 0, RCGC__PATH_BUDGET when the budget
+ * ran out, or RCGC_ENOMEM (free d with domtree_free either way). */
+static int dominators(retain *rt, domtree *d, uint64_t t0, uint64_t budget_ns)
+{
+    uint32_t n = rt->nr;
+    d->pre = malloc(n * sizeof(uint32_t));
+    d->order = malloc(n * sizeof(uint32_t));
+    d->parent = malloc(n * sizeof(uint32_t));
+    d->semi = malloc(n * sizeof(uint32_t));
+    d->idom = malloc(n * sizeof(uint32_t));
+    d->ancestor = malloc(n * sizeof(uint32_t));
+    d->label = malloc(n * sizeof(uint32_t));
+    d->bucket = malloc(n * sizeof(uint32_t));
+    d->bnext = malloc(n * sizeof(uint32_t));
+    d->stack = malloc(n * sizeof(uint32_t));
+    d->pfirst = calloc((size_t)n + 1, sizeof(uint32_t));
+    d->pred = malloc((rt->nsucc + 1) * sizeof(uint32_t));
+    d->next = malloc(n * sizeof(size_t));
+    if (!d->pre || !d->order || !d->parent || !d->semi || !d->idom || !d->ancestor ||
+        !d->label || !d->bucket || !d->bnext || !d->stack || !d->pfirst || !d->pred || !d->next)
+        return RCGC_ENOMEM;
+    /* Depth first from the entry: preorder numbers, parents in preorder numbers. */
+    for (uint32_t i = 0; i < n; i++)
+        d->pre[i] = NONE;
+    uint32_t count = 0;
+    size_t sp = 0;
+    d->pre[0] = count;
+    d->order[count++] = 0;
+    d->parent[0] = NONE;
+    d->next[0] = rt->first[0];
+    d->stack[sp++] = 0;
+    for (size_t steps = 0; sp > 0; steps++) {
+        if ((steps & 4095u) == 0 && rcgc__now_ns() - t0 > budget_ns)
+            return RCGC__PATH_BUDGET;
+        uint32_t v = d->stack[sp - 1];
+        if (d->next[v] == rt->first[v + 1]) {
+            sp--;
+            continue;
+        }
+        uint32_t w = rt->succ[d->next[v]++];
+        if (d->pre[w] != NONE)
+            continue;
+        d->pre[w] = count;
+        d->order[count++] = w;
+        d->parent[d->pre[w]] = d->pre[v];
+        d->next[w] = rt->first[w];
+        d->stack[sp++] = w;
+    }
+    /* Every node of R is reachable from the entry (see above); count < n would mean a
+     * bug, and the nodes not numbered are left out of the tree. */
+    n = count;
+    /* Predecessors, in preorder numbers. */
+    for (uint32_t v = 0; v < rt->nr; v++)
+        if (d->pre[v] != NONE)
+            for (size_t e = rt->first[v]; e < rt->first[v + 1]; e++)
+                d->pfirst[d->pre[rt->succ[e]] + 1]++;
+    for (uint32_t i = 0; i < n; i++)
+        d->pfirst[i + 1] += d->pfirst[i];
+    for (uint32_t i = 0; i < n; i++)
+        d->next[i] = d->pfirst[i];
+    for (uint32_t v = 0; v < rt->nr; v++)
+        if (d->pre[v] != NONE)
+            for (size_t e = rt->first[v]; e < rt->first[v + 1]; e++)
+                d->pred[d->next[d->pre[rt->succ[e]]]++] = d->pre[v];
+    for (uint32_t i = 0; i < n; i++) {
+        d->semi[i] = d->label[i] = i;
+        d->ancestor[i] = d->bucket[i] = NONE;
+        d->idom[i] = 0;
+    }
+    for (uint32_t w = n - 1; w >= 1; w--) {
+        if ((w & 4095u) == 0 && rcgc__now_ns() - t0 > budget_ns)
+            return RCGC__PATH_BUDGET;
+        uint32_t p = d->parent[w], s = p;
+        for (uint32_t e = d->pfirst[w]; e < d->pfirst[w + 1]; e++) {
+            uint32_t v = d->pred[e];
+            uint32_t cand = v <= w ? v : d->semi[dom_eval(d, v)];
+            if (cand < s)
+                s = cand;
+        }
+        d->semi[w] = s;
+        d->bnext[w] = d->bucket[s];
+        d->bucket[s] = w;
+        d->ancestor[w] = p; /* LINK(parent, w) */
+        for (uint32_t v = d->bucket[p]; v != NONE; v = d->bnext[v]) {
+            uint32_t u = dom_eval(d, v);
+            d->idom[v] = d->semi[u] < d->semi[v] ? u : p;
+        }
+        d->bucket[p] = NONE;
+    }
+    for (uint32_t w = 1; w < n; w++)
+        if (d->idom[w] != d->semi[w])
+            d->idom[w] = d->idom[d->idom[w]];
+    rt->nr = n;
+    return 0;
+}
+
+typedef struct {
+    uint32_t node; /* preorder number */
+    rcgc__tally n;
+    uintptr_t addr;
+} dom_child;
+
+static int dom_child_cmp(const void *a, const void *b)
+{
+    const dom_child *x = a, *y = b;
+    if (x->n.bytes != y->n.bytes)
+        return x->n.bytes > y->n.bytes ? -1 : 1;
+    if (x->n.objects != y->n.objects)
+        return x->n.objects > y->n.objects ? -1 : 1;
+    return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* Finds the targets and what they reach (step 1). Returns: 0 or RCGC_ENOMEM. */
+static int retain_reach(retain *rt, rcgc_heap *h, const void *target, const char *type_name)
+{
+    graph *g = &rt->g;
+    for (unsigned id = 0; id < RCGC__NLISTS; id++)
+        if (h->lists[id].len > 0 && (g->index[id] = calloc(h->lists[id].len, 4)) == NULL)
+            return RCGC_ENOMEM;
+    if (target != NULL) {
+        node_add(g, (void *)target);
+    } else {
+        for (unsigned id = 0; id < RCGC__NLISTS && g->err == 0; id++) {
+            const rcgc__olist *l = &h->lists[id];
+            for (uint32_t i = 0; i < l->len && g->err == 0; i++)
+                if (l->items[i] != NULL &&
+                    strcmp(rcgc__type(l->items[i])->name, type_name) == 0)
+                    node_add(g, l->items[i]);
+        }
+    }
+    rt->ntarget = g->n;
+    for (size_t i = 0; g->err == 0 && i < g->n; i++)
+        if (rcgc__type(g->nodes[i])->traverse != NULL)
+            rcgc__type(g->nodes[i])->traverse(g->nodes[i], visit_add_node, g);
+    return g->err;
+}
+
+int rcgc__retained(rcgc_heap *h, const void *target, const char *type_name, uint64_t budget_ns,
+                   int (*by_type)(const rcgc_type *t, const rcgc__tally *n, void *arg),
+                   int (*dominated)(const void *obj, const rcgc__tally *n, void *arg),
+                   void *arg, rcgc__retained_info *out)
+{
+    uint64_t t0 = rcgc__now_ns();
+    memset(out, 0, sizeof *out);
+    retain rt = {.g = {.h = h, .max = SIZE_MAX}};
+    bfs b;
+    domtree d = {0};
+    type_table types = {0};
+    rcgc__tally *sub = NULL;
+    dom_child *children = NULL;
+    int r = retain_reach(&rt, h, target, type_name);
+    if (r == 0)
+        r = bfs_init(&b, h, NULL, false);
+    else
+        memset(&b, 0, sizeof b);
+    /* Step 2: mark from the roots, the targets seen beforehand. */
+    int outcome = RCGC__PATH_NONE;
+    if (r == 0) {
+        for (size_t i = 0; i < rt.ntarget; i++) {
+            uint32_t slot = 0;
+            unsigned char *seen = seen_at(&b, rt.g.nodes[i], &slot);
+            if (seen != NULL)
+                *seen = 1;
+        }
+        outcome = bfs_from_roots(&b, t0, budget_ns);
+        if (outcome < 0)
+            r = outcome;
+    }
+    /* Step 3: R, numbered from 1 (0 is the entry). */
+    if (r == 0 && (rt.rix = malloc((rt.g.n + 1) * sizeof(uint32_t))) == NULL)
+        r = RCGC_ENOMEM;
+    if (r == 0 && (rt.robj = malloc((rt.g.n + 1) * sizeof(void *))) == NULL)
+        r = RCGC_ENOMEM;
+    if (r == 0) {
+        rt.robj[0] = NULL;
+        rt.nr = 1;
+        for (size_t i = 0; i < rt.g.n; i++) {
+            void *obj = rt.g.nodes[i];
+            uint32_t slot = 0;
+            unsigned char *seen = seen_at(&b, obj, &slot);
+            rt.rix[i] = NONE;
+            if (i < rt.ntarget || seen == NULL || !*seen) {
+                rt.rix[i] = rt.nr;
+                rt.robj[rt.nr++] = obj;
+                size_t bytes = rcgc__object_bytes(obj);
+                out->retained.objects++;
+                out->retained.bytes += bytes;
+                if (i < rt.ntarget) {
+                    out->target.objects++;
+                    out->target.bytes += bytes;
+                }
+                if (r == 0)
+                    r = type_table_add(&types, rcgc__type(obj), bytes);
+            }
+        }
+    }
+    bfs_free(&b);
+    for (size_t i = 0; r == 0 && i < types.cap; i++)
+        if (types.slots[i].type != NULL && by_type != NULL)
+            r = by_type(types.slots[i].type, &types.slots[i].n, arg);
+    out->complete = r == 0 && outcome != RCGC__PATH_BUDGET;
+    /* Step 4: edges inside R, then the dominator tree. */
+    if (r == 0 && out->complete &&
+        (rt.first = malloc(((size_t)rt.nr + 1) * sizeof(uint32_t))) == NULL)
+        r = RCGC_ENOMEM;
+    if (r == 0 && out->complete) {
+        rt.first[0] = 0;
+        for (uint32_t i = 0; i < rt.ntarget && rt.err == 0; i++)
+            visit_retain_edge(rt.g.nodes[i], &rt);
+        for (uint32_t v = 1; v < rt.nr && rt.err == 0; v++) {
+            rt.first[v] = (uint32_t)rt.nsucc;
+            void *obj = rt.robj[v];
+            if (rcgc__type(obj)->traverse != NULL)
+                rcgc__type(obj)->traverse(obj, visit_retain_edge, &rt);
+        }
+        rt.first[rt.nr] = (uint32_t)rt.nsucc;
+        r = rt.err;
+        if (r == 0 && rt.nsucc >= UINT32_MAX)
+            r = RCGC_ENOMEM;
+    }
+    if (r == 0 && out->complete) {
+        int dr = dominators(&rt, &d, t0, budget_ns);
+        if (dr == RCGC__PATH_BUDGET)
+            out->complete = false;
+        else
+            r = dr;
+    }
+    if (r == 0 && out->complete) {
+        /* Subtree tallies, summed in reverse preorder (a node's idom precedes it). */
+        sub = calloc(rt.nr, sizeof *sub);
+        children = malloc(rt.nr * sizeof *children);
+        if (sub == NULL || children == NULL)
+            r = RCGC_ENOMEM;
+        for (uint32_t w = 1; r == 0 && w < rt.nr; w++) {
+            sub[w].objects = 1;
+            sub[w].bytes = rcgc__object_bytes(rt.robj[d.order[w]]);
+        }
+        for (uint32_t w = rt.nr - 1; r == 0 && w >= 1; w--) {
+            sub[d.idom[w]].objects += sub[w].objects;
+            sub[d.idom[w]].bytes += sub[w].bytes;
+        }
+        /* One object: its children; a type: the entry's. The target is preorder 1. */
+        uint32_t parent = target != NULL ? 1 : 0;
+        size_t nc = 0;
+        for (uint32_t w = 1; r == 0 && w < rt.nr; w++) {
+            if (d.idom[w] != parent || w == parent)
+                continue;
+            children[nc].node = w;
+            children[nc].n = sub[w];
+            children[nc].addr = (uintptr_t)rt.robj[d.order[w]];
+            nc++;
+        }
+        out->dominated = nc;
+        if (r == 0 && dominated != NULL) {
+            qsort(children, nc, sizeof *children, dom_child_cmp);
+            for (size_t i = 0; i < nc; i++)
+                if (dominated(rt.robj[d.order[children[i].node]], &children[i].n, arg) != 0)
+                    break;
+        }
+    }
+    if (r != 0)
+        out->complete = false;
+    free(children);
+    free(sub);
+    domtree_free(&d);
+    free(types.slots);
+    free(rt.first);
+    free(rt.succ);
+    free(rt.rix);
+    free(rt.robj);
+    free(rt.g.nodes);
+    free(rt.g.edges);
+    for (unsigned id = 0; id < RCGC__NLISTS; id++)
+        free(rt.g.index[id]);
+    return r;
 }

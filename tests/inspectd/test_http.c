@@ -841,6 +841,80 @@ static void test_http_no_safepoint(void **state)
     restart(&default_opts);
 }
 
+/* root (held here) -> n1 -> n2 -> n3: n1 retains the three, its one child n2 two. */
+static void test_http_retained(void **state)
+{
+    (void)state;
+    node *root = rcgc_new(g_heap, &Node), *n1 = rcgc_new(g_heap, &Node);
+    node *n2 = rcgc_new(g_heap, &Node), *n3 = rcgc_new(g_heap, &Node);
+    assert_true(root && n1 && n2 && n3);
+    root->next = n1;
+    n1->next = n2;
+    n2->next = n3;
+    char target[128], id2[32];
+    snprintf(target, sizeof target, "/v1/heaps/web/objects/%lu/retained",
+             (unsigned long)(uintptr_t)n1);
+    snprintf(id2, sizeof id2, "%lu", (unsigned long)(uintptr_t)n2);
+    size_t size = sizeof(node) + 16;
+    json_t *j = get_json(target);
+    json_t *t = json_object_get(j, "target");
+    assert_string_equal(str(t, "kind"), "object");
+    assert_string_equal(str(t, "type"), "Node");
+    assert_true(json_is_true(json_object_get(j, "complete")));
+    assert_int_equal(json_integer_value(json_object_get(j, "budget_ms")), 250);
+    json_t *ret = json_object_get(j, "retained");
+    assert_string_equal(str(ret, "objects"), "3");
+    assert_int_equal(strtoull(str(ret, "bytes"), NULL, 10), 3 * size);
+    json_t *by_type = json_object_get(j, "by_type");
+    assert_int_equal(json_array_size(by_type), 1);
+    assert_string_equal(str(json_array_get(by_type, 0), "objects"), "3");
+    json_t *dom = json_object_get(j, "dominated");
+    assert_int_equal(json_array_size(dom), 1);
+    assert_string_equal(str(json_array_get(dom, 0), "id"), id2);
+    assert_string_equal(str(json_object_get(json_array_get(dom, 0), "retained"), "objects"),
+                        "2");
+    assert_string_equal(str(j, "dominated_total"), "1");
+    assert_true(json_is_false(json_object_get(j, "dominated_truncated")));
+    json_decref(j);
+
+    /* Limits cut the lists and say so. */
+    strcat(target, "?dominated_limit=0&by_type_limit=0&budget_ms=5000");
+    j = get_json(target);
+    assert_int_equal(json_array_size(json_object_get(j, "dominated")), 0);
+    assert_true(json_is_true(json_object_get(j, "dominated_truncated")));
+    assert_true(json_is_true(json_object_get(j, "by_type_truncated")));
+    json_decref(j);
+
+    /* The type: every Blob is held here alone, so each retains itself. */
+    j = get_json("/v1/heaps/web/retained?type=Blob&dominated_limit=5");
+    t = json_object_get(j, "target");
+    assert_string_equal(str(t, "kind"), "type");
+    assert_string_equal(str(t, "objects"), str(json_object_get(j, "retained"), "objects"));
+    assert_int_equal(json_array_size(json_object_get(j, "dominated")), 5);
+    assert_true(json_is_true(json_object_get(j, "dominated_truncated")));
+    json_decref(j);
+    j = get_json("/v1/heaps/web/retained?type=NoSuchType");
+    assert_string_equal(str(json_object_get(j, "retained"), "objects"), "0");
+    json_decref(j);
+
+    req_error("GET", "/v1/heaps/web/retained", NULL, NULL, 400, "missing_parameter");
+    req_error("GET", "/v1/heaps/web/retained?type=Blob&budget_ms=0", NULL, NULL, 400,
+              "bad_parameter");
+    req_error("GET", "/v1/heaps/web/retained?type=Blob&dominated_limit=1001", NULL, NULL, 400,
+              "bad_parameter");
+    req_error("GET", "/v1/heaps/web/retained?type=Blob&depth=2", NULL, NULL, 400,
+              "unknown_parameter");
+    req_error("GET", "/v1/heaps/web/objects/banana/retained", NULL, NULL, 400, "bad_id");
+    snprintf(target, sizeof target, "/v1/heaps/web/objects/%lu/retained",
+             (unsigned long)(uintptr_t)n1 + 16);
+    req_error("GET", target, NULL, NULL, 404, "object_not_found");
+    req_error("GET", "/v1/heaps/nosuchheap/retained?type=Blob", NULL, NULL, 404,
+              "heap_not_found");
+    req_error("POST", "/v1/heaps/web/retained?type=Blob", NULL, NULL, 405,
+              "method_not_allowed");
+    rcgc_decref(root);
+}
+
 /* ---- start and stop ---- */
 
 static void test_http_start_twice(void **state)
@@ -935,6 +1009,9 @@ static atomic_int g_hammer_bad;
 static atomic_int g_hammer_done;
 static atomic_int g_hammer_exited;
 
+/* One object every client asks about (a kept Node: always alive). */
+static char g_hammer_object[64];
+
 static void *hammer(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
@@ -946,23 +1023,37 @@ static void *hammer(void *arg)
         "/v1/heaps/web/census?baseline=l3&sort=delta_bytes",
         "/v1/heaps/web/sites",
         "/v1/heaps/web/baselines",
+        "/v1/heaps/web/suspects",
+        "/v1/heaps/web/garbage",
+        "/v1/heaps/web/objects?limit=20",
+        "/v1/heaps/web/objects?type=Node&generation=0&limit=5",
+        "/v1/heaps/web/retained?type=Blob&dominated_limit=3",
         "/metrics",
         "/",
     };
-    size_t n = sizeof gets / sizeof gets[0];
+    static const char *const object_gets[] = {"", "/path", "/retained"};
+    const unsigned n = sizeof gets / sizeof gets[0], m = 3;
     while (!atomic_load(&g_stop_hammer)) {
         seed = seed * 1103515245u + 12345u;
-        unsigned pick = (seed >> 16) % (unsigned)(n + 2);
+        unsigned pick = (seed >> 16) % (n + m + 2);
         http_response r;
         int status;
-        if (pick < n)
+        char target[160];
+        if (pick < n) {
             status = http_request(g_port, "GET", gets[pick], NULL, NULL, &r);
-        else if (pick == n)
+        } else if (pick < n + m) {
+            snprintf(target, sizeof target, "%s%s", g_hammer_object, object_gets[pick - n]);
+            status = http_request(g_port, "GET", target, NULL, NULL, &r);
+        } else if (pick == n + m) {
             status = http_request(g_port, "POST", "/v1/heaps/web/collect?generation=0", NULL,
                                   NULL, &r);
-        else
+        } else {
             status = http_request(g_port, "POST", "/v1/heaps/web/baselines?label=l3", NULL,
                                   NULL, &r);
+        }
+        if (status != 200 && status != 201)
+            print_error("hammer: %s -> %d\n", pick < n ? gets[pick] : "(object or control)",
+                        status);
         if (status != 200 && status != 201)
             atomic_fetch_add(&g_hammer_bad, 1);
         http_response_free(&r);
@@ -980,6 +1071,21 @@ static void test_http_hammer_while_churning(void **state)
     atomic_store(&g_hammer_done, 0);
     atomic_store(&g_hammer_exited, 0);
     assert_int_equal(req("POST", "/v1/heaps/web/baselines?label=l3", NULL, NULL, NULL), 201);
+    snprintf(g_hammer_object, sizeof g_hammer_object, "/v1/heaps/web/objects/%lu",
+             (unsigned long)(uintptr_t)g_kept[0]);
+    /* A larger heap for the walks: 20,000 more objects, a quarter of them in chains. */
+    enum { BIG = 20000 };
+    void **big = calloc(BIG, sizeof *big);
+    assert_non_null(big);
+    for (size_t i = 0; i < BIG; i++) {
+        big[i] = i % 4 == 0 ? (void *)rcgc_new(g_heap, &Node) : rcgc_new(g_heap, &Blob);
+        assert_non_null(big[i]);
+        if (i % 4 == 1) {
+            node *head = big[i - 1];
+            head->next = big[i];
+            rcgc_incref(big[i]);
+        }
+    }
     rcgc_enable(g_heap);
     pthread_t t[HAMMER_THREADS];
     for (uintptr_t i = 0; i < HAMMER_THREADS; i++)
@@ -1013,6 +1119,9 @@ static void test_http_hammer_while_churning(void **state)
         assert_int_equal(pthread_join(t[i], NULL), 0);
     for (size_t i = 0; i < 512; i++)
         rcgc_xdecref(ring[i]);
+    for (size_t i = 0; i < BIG; i++)
+        rcgc_decref(big[i]);
+    free(big);
     rcgc_disable(g_heap);
     assert_int_equal(atomic_load(&g_hammer_bad), 0);
     assert_true(atomic_load(&g_hammer_done) >= 50);
@@ -1040,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_http_idle_timeout),
         cmocka_unit_test(test_http_connection_limit),
         cmocka_unit_test(test_http_no_safepoint),
+        cmocka_unit_test(test_http_retained),
         cmocka_unit_test(test_http_start_twice),
         cmocka_unit_test(test_http_bad_options),
         cmocka_unit_test(test_http_port_in_use),

@@ -148,6 +148,41 @@ RCGC_API int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
                                   int (*group)(void *const *members, size_t n, void *arg),
                                   void *arg, bool *truncated);
 
+typedef struct {
+    uint64_t objects, bytes;
+} rcgc__tally;
+
+typedef struct {
+    bool complete;        /* false: the budget ran out (see rcgc__retained) */
+    rcgc__tally target;   /* the target objects themselves */
+    rcgc__tally retained; /* the retained set, target included */
+    uint64_t dominated;   /* the target's children in the dominator tree */
+} rcgc__retained_info;
+
+/* What the target keeps alive: the objects that no root (an object held from outside
+ * the heap, as for rcgc__path_from_root) reaches except through the target, the target
+ * included — what dropping it would free. The target is one object (target non-NULL),
+ * or every listed object whose type is called type_name (target NULL), taken together
+ * as one node.
+ *
+ * Calls by_type(type, tally, arg) once per type of the retained set (any order), then
+ * dominated(obj, tally, arg) for the target's children in the dominator tree (objects
+ * whose immediate dominator is the target; for a type, the objects no single other
+ * object of the retained set dominates), most retained bytes first, each with what it
+ * retains, until dominated returns non-zero. Either callback may be NULL.
+ *
+ * budget_ns bounds marking from the roots and building the dominator tree (finding what
+ * the target reaches and counting the heap's references always finish: one pass each).
+ * When it runs out, out->complete is false, retained counts everything the target
+ * reaches that was not yet proved reachable from a root (an upper bound) and dominated
+ * is not called. Returns: 0, by_type's result, or RCGC_ENOMEM (nothing called).
+ * O(objects + references) memory and time, log factor for the dominators. */
+RCGC_API int rcgc__retained(rcgc_heap *h, const void *target, const char *type_name,
+                            uint64_t budget_ns,
+                            int (*by_type)(const rcgc_type *t, const rcgc__tally *n, void *arg),
+                            int (*dominated)(const void *obj, const rcgc__tally *n, void *arg),
+                            void *arg, rcgc__retained_info *out);
+
 /* Publishes a fresh snapshot now (the owner, or a rcgc__heap_call function).
  * Returns: 0 or RCGC_ENOMEM (the previous snapshot stays). Thread safety: owner. */
 RCGC_API int rcgc__snapshot_publish(rcgc_heap *h);

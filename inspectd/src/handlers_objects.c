@@ -8,6 +8,7 @@
  * the server thread, so the owner waits only for the walk itself. An id from the
  * network is a number: it is looked up in the heap's lists (rcgc__object_valid) before
  * anything reads through it. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 #define REF_LIMIT_MAX 1000
 #define OBJECTS_LIMIT_DEFAULT 100
 #define OBJECTS_LIMIT_MAX 1000
-#define PATH_STEPS_MAX 4096
+#define PATH_STEPS_DEFAULT 1000
+#define PATH_STEPS_MAX 100000
 #define PATH_BUDGET_DEFAULT_MS 200
 #define PATH_BUDGET_MAX_MS 5000
 
@@ -29,6 +31,7 @@ typedef struct {
     const char *type;
     size_t refcount, size;
     int generation;
+    const char *where; /* the collector list: "0".."2", "frozen", "untracked", ... */
     const char *file;
     int line;
 } objref;
@@ -44,7 +47,9 @@ int rcgc__parse_object_id(const insp_req *rq, insp_resp *rs, uintptr_t *out)
         base = 16;
         s += 2;
     }
-    if (s == NULL || *s == '\0' || (base == 10 && *s == '0') || strlen(s) > 20)
+    /* At most 2^64 - 1: 20 decimal digits, 16 hexadecimal ones. */
+    if (s == NULL || *s == '\0' || (base == 10 && *s == '0') ||
+        strlen(s) > (base == 16 ? 16u : 20u))
         goto bad;
     for (; *s; s++) {
         unsigned d;
@@ -52,6 +57,8 @@ int rcgc__parse_object_id(const insp_req *rq, insp_resp *rs, uintptr_t *out)
             d = (unsigned)(*s - '0');
         else if (base == 16 && *s >= 'a' && *s <= 'f')
             d = (unsigned)(*s - 'a' + 10);
+        else if (base == 16 && *s >= 'A' && *s <= 'F')
+            d = (unsigned)(*s - 'A' + 10);
         else
             goto bad;
         if (v > (UINTPTR_MAX - d) / base)
@@ -105,6 +112,7 @@ static void objref_fill(objref *o, const void *obj)
     o->refcount = info.refcount;
     o->size = info.bytes;
     o->generation = info.generation;
+    o->where = info.where;
     o->file = info.file;
     o->line = info.line;
 }
@@ -117,6 +125,7 @@ static void objref_fill(objref *o, const void *obj)
 typedef struct {
     const char *type; /* filter by type name, or NULL */
     int generation;   /* filter, or -1 */
+    bool all;         /* ?scope=all: every object, not only the tracked ones */
     uintptr_t after;  /* the cursor: only ids above it */
     size_t limit;
     uintptr_t *heap; /* max-heap of the smallest ids seen */
@@ -183,7 +192,10 @@ static void list_walk(rcgc_heap *h, void *arg)
 {
     list_ctx *x = arg;
     list_call *c = x->list;
-    (void)rcgc_get_objects(h, c->generation, list_visit, c);
+    if (c->all && c->generation < 0)
+        (void)rcgc__objects_foreach(h, list_visit, c);
+    else
+        (void)rcgc_get_objects(h, c->generation, list_visit, c);
     qsort(c->heap, c->n, sizeof *c->heap, cmp_id);
     for (size_t i = 0; i < c->n; i++)
         objref_fill(&x->out[i], (void *)c->heap[i]); /* live: found by the walk above */
@@ -192,12 +204,15 @@ static void list_walk(rcgc_heap *h, void *arg)
 int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs)
 {
     uint64_t limit, gen;
+    const char *scope;
     if (rcgc__query_uint(rq, rs, "limit", 1, OBJECTS_LIMIT_MAX, OBJECTS_LIMIT_DEFAULT,
                          &limit) ||
-        rcgc__query_uint(rq, rs, "generation", 0, 2, 3, &gen))
+        rcgc__query_uint(rq, rs, "generation", 0, 2, 3, &gen) ||
+        rcgc__query_choice(rq, rs, "scope", "tracked all", "tracked", &scope))
         return -1;
     list_call c = {.type = rcgc__query_str(rq, "type"),
                    .generation = gen == 3 ? -1 : (int)gen,
+                   .all = strcmp(scope, "all") == 0,
                    .limit = (size_t)limit};
     const char *cursor = rcgc__query_str(rq, "cursor");
     if (cursor != NULL) {
@@ -205,7 +220,8 @@ int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs)
         char *end;
         unsigned long long v = 0;
         if (cursor[0] != 'a' || cursor[1] < '0' || cursor[1] > '9' || strlen(cursor) > 21 ||
-            (v = strtoull(cursor + 1, &end, 10), *end != '\0') || v > UINTPTR_MAX)
+            (errno = 0, v = strtoull(cursor + 1, &end, 10), *end != '\0') || errno == ERANGE ||
+            v > UINTPTR_MAX)
             return rcgc__reply_error(rs, 400, "bad_parameter",
                                      "cursor: pass back the next_cursor of a previous page");
         c.after = (uintptr_t)v;
@@ -223,6 +239,7 @@ int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs)
         json_object_set_new(j, "type", rcgc__json_text(c.type));
     if (c.generation >= 0)
         json_object_set_new(j, "generation", json_integer(c.generation));
+    json_object_set_new(j, "scope", json_string(scope));
     json_object_set_new(j, "limit", json_integer((json_int_t)limit));
     json_object_set_new(j, "total", rcgc__json_u64(c.total));
     bool more = c.above > c.n;
@@ -237,7 +254,10 @@ int rcgc__handle_objects_get(const insp_req *rq, insp_resp *rs)
         json_t *o = json_objref(&x.out[i]);
         json_object_set_new(o, "size", rcgc__json_u64(x.out[i].size));
         json_object_set_new(o, "refcount", json_integer((json_int_t)x.out[i].refcount));
-        json_object_set_new(o, "generation", json_integer(x.out[i].generation));
+        json_object_set_new(o, "generation",
+                            x.out[i].generation >= 0 ? json_integer(x.out[i].generation)
+                                                     : json_null());
+        json_object_set_new(o, "where", json_string(x.out[i].where));
         json_object_set_new(o, "site", json_site(x.out[i].file, x.out[i].line));
         json_array_append_new(arr, o);
     }
@@ -251,9 +271,52 @@ out:
 
 /* ---- GET /v1/heaps/{heap}/objects/{id} ---- */
 
+/* A set of addresses (open addressing, linear probing; 0 is the empty slot). */
+typedef struct {
+    uintptr_t *slots;
+    size_t cap, len;
+    bool failed; /* out of memory: the set stopped growing */
+} ptr_set;
+
+/* Adds p. Returns: whether it was new (true as well when memory ran out: counted twice
+ * rather than lost). */
+static bool ptr_set_add(ptr_set *s, uintptr_t p)
+{
+    if (2 * (s->len + 1) > s->cap && !s->failed) {
+        size_t ncap = s->cap ? 2 * s->cap : 64;
+        uintptr_t *ns = calloc(ncap, sizeof *ns);
+        if (ns == NULL) {
+            s->failed = true;
+        } else {
+            for (size_t i = 0; i < s->cap; i++) {
+                if (s->slots[i] == 0)
+                    continue;
+                size_t k = (s->slots[i] >> 4) & (ncap - 1);
+                while (ns[k] != 0)
+                    k = (k + 1) & (ncap - 1);
+                ns[k] = s->slots[i];
+            }
+            free(s->slots);
+            s->slots = ns;
+            s->cap = ncap;
+        }
+    }
+    if (s->failed && 2 * (s->len + 1) > s->cap)
+        return true;
+    size_t k = (p >> 4) & (s->cap - 1);
+    while (s->slots[k] != 0 && s->slots[k] != p)
+        k = (k + 1) & (s->cap - 1);
+    if (s->slots[k] == p)
+        return false;
+    s->slots[k] = p;
+    s->len++;
+    return true;
+}
+
 typedef struct {
     objref *items;
     size_t n, limit, total;
+    ptr_set seen; /* referents: each listed and counted once */
 } ref_list;
 
 typedef struct {
@@ -265,19 +328,11 @@ typedef struct {
     ref_list referents, referrers;
 } object_call;
 
-static bool ref_list_has(const ref_list *l, uintptr_t id)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (l->items[i].id == id)
-            return true;
-    return false;
-}
-
 static int collect_referent(void *obj, void *arg)
 {
     ref_list *l = arg;
-    if (obj == NULL || ref_list_has(l, (uintptr_t)obj))
-        return 0; /* each once (only the listed ones can be checked) */
+    if (obj == NULL || !ptr_set_add(&l->seen, (uintptr_t)obj))
+        return 0; /* each once, however often traverse visits it */
     if (l->n < l->limit)
         objref_fill(&l->items[l->n++], obj);
     l->total++;
@@ -367,6 +422,7 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
     r = rcgc__reply_json(rs, 200, j);
 out:
     free(c.referents.items);
+    free(c.referents.seen.slots);
     free(c.referrers.items);
     return r;
 }
@@ -380,7 +436,7 @@ typedef struct {
     uint64_t budget_ns;
     int outcome, err;
     objref *steps;
-    size_t n, total;
+    size_t n, limit, total; /* listed, ?steps_limit=, on the path */
     size_t root_outside;
     uint64_t elapsed_ns;
 } path_call;
@@ -388,7 +444,7 @@ typedef struct {
 static int path_step(const void *obj, void *arg)
 {
     path_call *c = arg;
-    if (c->n < PATH_STEPS_MAX)
+    if (c->n < c->limit)
         objref_fill(&c->steps[c->n++], obj);
     c->total++;
     return 0;
@@ -415,13 +471,16 @@ static void path_walk(rcgc_heap *h, void *arg)
 int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs)
 {
     path_call c = {0};
-    uint64_t budget_ms;
+    uint64_t budget_ms, steps_limit;
     if (rcgc__parse_object_id(rq, rs, &c.id) ||
         rcgc__query_uint(rq, rs, "budget_ms", 1, PATH_BUDGET_MAX_MS, PATH_BUDGET_DEFAULT_MS,
-                         &budget_ms))
+                         &budget_ms) ||
+        rcgc__query_uint(rq, rs, "steps_limit", 2, PATH_STEPS_MAX, PATH_STEPS_DEFAULT,
+                         &steps_limit))
         return -1;
     c.budget_ns = budget_ms * 1000000u;
-    c.steps = calloc(PATH_STEPS_MAX, sizeof *c.steps);
+    c.limit = (size_t)steps_limit;
+    c.steps = calloc(c.limit, sizeof *c.steps);
     if (c.steps == NULL)
         return -1;
     int r = -1;
@@ -453,6 +512,7 @@ int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs)
         json_array_append_new(arr, o);
     }
     json_object_set_new(j, "steps", arr);
+    json_object_set_new(j, "steps_truncated", json_boolean(c.total > c.n));
     r = rcgc__reply_json(rs, 200, j);
 out:
     free(c.steps);
@@ -462,9 +522,10 @@ out:
 /* ---- GET /v1/heaps/{heap}/garbage ---- */
 
 #define GARBAGE_MAX_OBJECTS_DEFAULT 100000
-#define GARBAGE_LIMIT_DEFAULT 50
-#define GARBAGE_OBJECTS_LIMIT_DEFAULT 20
-#define GARBAGE_REFERENTS_LIMIT_DEFAULT 20
+#define GARBAGE_LIMIT_DEFAULT 20
+#define GARBAGE_OBJECTS_LIMIT_DEFAULT 100
+#define GARBAGE_OBJECTS_LIMIT_MAX 10000
+#define GARBAGE_REFERENTS_LIMIT_DEFAULT 16
 
 typedef struct {
     uintptr_t id;
@@ -698,10 +759,10 @@ int rcgc__handle_garbage_get(const insp_req *rq, insp_resp *rs)
                          &max_objects) ||
         rcgc__query_uint(rq, rs, "offset", 0, UINT32_MAX, 0, &offset) ||
         rcgc__query_uint(rq, rs, "limit", 1, 1000, GARBAGE_LIMIT_DEFAULT, &limit) ||
-        rcgc__query_uint(rq, rs, "objects_limit", 0, 1000, GARBAGE_OBJECTS_LIMIT_DEFAULT,
-                         &olimit) ||
-        rcgc__query_uint(rq, rs, "referents_limit", 0, 1000, GARBAGE_REFERENTS_LIMIT_DEFAULT,
-                         &rlimit))
+        rcgc__query_uint(rq, rs, "objects_limit", 1, GARBAGE_OBJECTS_LIMIT_MAX,
+                         GARBAGE_OBJECTS_LIMIT_DEFAULT, &olimit) ||
+        rcgc__query_uint(rq, rs, "referents_limit", 1, REF_LIMIT_MAX,
+                         GARBAGE_REFERENTS_LIMIT_DEFAULT, &rlimit))
         return -1;
     garbage_call c = {.max_objects = (size_t)max_objects,
                       .offset = (size_t)offset,

@@ -313,6 +313,7 @@ typedef struct {
     uint32_t *edges; /* CSR: the children of node i are edges[first[i] .. first[i+1]) */
     size_t nedges, edges_cap;
     int err;
+    bool capped; /* an object was left out: the cap was reached */
 } graph;
 
 static uint32_t *node_slot(graph *g, const void *obj)
@@ -329,8 +330,12 @@ static uint32_t *node_slot(graph *g, const void *obj)
 static void node_add(graph *g, void *obj)
 {
     uint32_t *ix = node_slot(g, obj);
-    if (ix == NULL || *ix != 0 || g->n >= g->max)
+    if (ix == NULL || *ix != 0)
         return;
+    if (g->n >= g->max) {
+        g->capped = true;
+        return;
+    }
     if (g->n == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 256;
         void **p = realloc(g->nodes, ncap * sizeof *p);
@@ -388,7 +393,7 @@ int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
     for (size_t i = 0; r == 0 && g.err == 0 && i < g.n; i++)
         if (rcgc__type(g.nodes[i])->traverse != NULL)
             rcgc__type(g.nodes[i])->traverse(g.nodes[i], visit_add_node, &g);
-    *truncated = g.n >= g.max;
+    *truncated = g.capped;
     size_t *first = NULL;
     uint32_t *num = NULL, *low = NULL, *stack = NULL, *path = NULL, *next = NULL;
     bool *on = NULL;
@@ -495,14 +500,31 @@ static int visit_holds(void *child, void *arg)
     return 0;
 }
 
+/* Every list, in the order the analyses report: generations, frozen, untracked, the
+ * garbage list's objects, a collection's work list. */
+static const unsigned list_order[] = {RCGC__L_GEN0, RCGC__L_GEN1,      RCGC__L_GEN2,
+                                      RCGC__L_PERM, RCGC__L_UNTRACKED, RCGC__L_LEGACY,
+                                      RCGC__L_WORK};
+#define NORDER (sizeof list_order / sizeof list_order[0])
+
+int rcgc__objects_foreach(rcgc_heap *h, int (*fn)(void *obj, void *arg), void *arg)
+{
+    for (size_t k = 0; k < NORDER; k++) {
+        const rcgc__olist *l = &h->lists[list_order[k]];
+        for (uint32_t i = 0; i < l->len; i++) {
+            int r = l->items[i] != NULL ? fn(l->items[i], arg) : 0;
+            if (r != 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
 int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void *arg),
                     void *arg)
 {
-    static const unsigned order[] = {RCGC__L_GEN0, RCGC__L_GEN1,      RCGC__L_GEN2,
-                                     RCGC__L_PERM, RCGC__L_UNTRACKED, RCGC__L_LEGACY,
-                                     RCGC__L_WORK};
-    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
-        const rcgc__olist *l = &h->lists[order[k]];
+    for (size_t k = 0; k < NORDER; k++) {
+        const rcgc__olist *l = &h->lists[list_order[k]];
         for (uint32_t i = 0; i < l->len; i++) {
             void *obj = l->items[i];
             if (obj == NULL || rcgc__type(obj)->traverse == NULL)

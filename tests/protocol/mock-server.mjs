@@ -73,6 +73,7 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     if (body.baseline && q.has("baseline")) body.baseline.label = q.get("baseline");
     if (name === "objects" && q.has("limit")) body.limit = Math.max(Number(q.get("limit")), body.objects.length);
     if (name === "objects" && q.has("generation")) body.generation = Number(q.get("generation"));
+    if (name === "objects" && q.has("scope")) body.scope = q.get("scope");
     if (broken.includes(name)) delete body.protocol;
     json(name === "baselines-post" ? 201 : 200, JSON.stringify(body) + "\n");
   });

@@ -544,6 +544,8 @@ export function checkInvariants(file, b) {
       for (let i = 1; i < b.objects.length; i++) if (big(b.objects[i].id) <= big(b.objects[i - 1].id)) out.push("objects: ids not strictly increasing");
       if (b.type !== undefined && b.objects.some((o) => o.type !== b.type)) out.push("objects: an object of another type than ?type=");
       if (b.generation !== undefined && b.objects.some((o) => o.generation !== b.generation)) out.push("objects: an object of another generation");
+      if (b.scope === "tracked" && b.objects.some((o) => !["0", "1", "2"].includes(o.where))) out.push("objects: scope tracked lists an object outside generations 0..2");
+      if (b.objects.some((o) => (["0", "1", "2"].includes(o.where) ? o.generation !== Number(o.where) : o.generation !== null))) out.push("objects: generation does not match where");
       break;
     }
     case "object.json": {
@@ -559,10 +561,11 @@ export function checkInvariants(file, b) {
       break;
     }
     case "path.json":
-      if (b.found) {
+      if (b.found && !b.steps_truncated) {
         if (b.length !== b.steps.length - 1) out.push("path: length != steps - 1");
         if (b.steps.at(-1).id !== b.target.id) out.push("path: the last step is not the target");
       }
+      if (b.steps_truncated && (!b.found || b.length < b.steps.length)) out.push("path: steps_truncated but the path is not longer than its steps");
       break;
     case "retained.json": {
       if (b.elapsed_ms > b.budget_ms * 4 + 1000) out.push("retained: elapsed_ms far beyond the budget");
@@ -999,6 +1002,7 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
   if (objects?.next_cursor) await get(byId("listObjects"), `?limit=5&cursor=${encodeURIComponent(objects.next_cursor)}`);
   if (ctx.type !== null) await get(byId("listObjects"), `?type=${encodeURIComponent(ctx.type)}&limit=3`, { echo: { type: ctx.type } });
   const old = await get(byId("listObjects"), "?generation=2&limit=3", { echo: { generation: 2 } });
+  await get(byId("listObjects"), "?scope=all&limit=20", { echo: { scope: "all" } });
   // The object endpoints ask about an id picked above; a young object of a busy host may
   // die in between (404), so prefer one that survived into the oldest generation.
   if (old?.objects?.length) {

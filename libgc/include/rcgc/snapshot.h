@@ -133,6 +133,11 @@ RCGC_API int rcgc__path_from_root(rcgc_heap *h, const void *target, uint64_t bud
                                   int (*step)(const void *obj, void *arg), void *arg,
                                   int *outcome);
 
+/* Visits every object of h once: generations 0..2, frozen, untracked, the garbage
+ * list's, a collection's work list (tracked or not, unlike rcgc_get_objects). fn must
+ * not change the heap. Returns: 0 or fn's first non-zero result. */
+RCGC_API int rcgc__objects_foreach(rcgc_heap *h, int (*fn)(void *obj, void *arg), void *arg);
+
 /* Visits, once each, every object of h (any list: generations, frozen, untracked)
  * whose traverse visits target. Returns: 0 or fn's first non-zero result. */
 RCGC_API int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void *arg),

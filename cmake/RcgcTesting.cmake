@@ -8,11 +8,13 @@
 # 300 s (900 s when SLOW).
 include_guard(GLOBAL)
 
-# Environment of every test: nothing the caller exported may change the collector's
-# behaviour (RCGC_DEBUG, RCGC_THRESHOLD are unset), and cmocka reports on stdout.
+# Environment of every test: nothing the caller exported may change the collector's or
+# the inspector's behaviour (RCGC_DEBUG, RCGC_THRESHOLD, RCGC_INSPECT_WEB_DIR are unset),
+# and cmocka reports on stdout.
 set(RCGC_TEST_ENVIRONMENT_MODIFICATION
     "RCGC_DEBUG=unset:"
     "RCGC_THRESHOLD=unset:"
+    "RCGC_INSPECT_WEB_DIR=unset:"
     "CMOCKA_MESSAGE_OUTPUT=set:STDOUT")
 if(RCGC_SANITIZE MATCHES "undefined")
     list(APPEND RCGC_TEST_ENVIRONMENT_MODIFICATION "UBSAN_OPTIONS=set:print_stacktrace=1")

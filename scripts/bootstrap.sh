@@ -7,8 +7,9 @@ set -euo pipefail
 usage() {
     echo "usage: bash scripts/bootstrap.sh [--tests]"
     echo "  checks for cmake, cc, make or ninja, pkg-config, libcmocka-dev, libjansson-dev,"
-    echo "  libmicrohttpd-dev; with --tests also libgc-dev, clang-format, python3, nodejs, npm,"
-    echo "  prometheus (for promtool) and the npm packages of tests/protocol (npm ci)."
+    echo "  libmicrohttpd-dev, nodejs and npm, and the dashboard's npm packages (npm ci in web/);"
+    echo "  with --tests also libgc-dev, clang-format, python3, prometheus (for promtool) and"
+    echo "  the npm packages of tests/protocol (npm ci)."
 }
 
 tests=0
@@ -60,12 +61,14 @@ need_tool pkg-config pkg-config
 need_lib libcmocka-dev cmocka
 need_lib libjansson-dev jansson
 need_lib libmicrohttpd-dev libmicrohttpd
+# The dashboard compiled into librcgc-inspect takes uPlot from web/node_modules (npm ci
+# below); tests/protocol needs them too (Node.js 18 or newer).
+need_tool nodejs node
+need_tool npm npm
 if [ "$tests" -eq 1 ]; then
     need_lib libgc-dev bdw-gc # the Boehm collector: an anchor of the benchmarks
     need_tool clang-format clang-format clang-format-14
     need_tool python3 python3
-    need_tool nodejs node # tests/protocol (Node.js 18 or newer)
-    need_tool npm npm
     need_tool prometheus promtool # `promtool check metrics` (CTest inspectd.metrics)
 fi
 
@@ -101,10 +104,22 @@ if [ "$(printf '%s\n' 3.25 "$version" | sort -V | head -n 1)" != 3.25 ]; then
     exit 1
 fi
 
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# web/: uPlot, pinned in web/package-lock.json, which the build compiles into
+# librcgc-inspect (CMake stops without it unless -DRCGC_INSPECT_WEB=OFF). Installed again
+# when the lock file is newer than the installed tree.
+if [ -f "$root/web/package-lock.json" ] &&
+    { [ ! -f "$root/web/node_modules/.package-lock.json" ] ||
+        [ "$root/web/package-lock.json" -nt "$root/web/node_modules/.package-lock.json" ]; }; then
+    echo "bootstrap: npm ci in web"
+    (cd "$root/web" && npm ci --no-audit --no-fund)
+fi
+
 # tests/protocol: the npm packages pinned in its package-lock.json (tests/protocol/run.sh
 # also installs them on first use).
 if [ "$tests" -eq 1 ]; then
-    protocol_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/protocol"
+    protocol_tests="$root/tests/protocol"
     if [ ! -f "$protocol_tests/node_modules/.package-lock.json" ]; then
         echo "bootstrap: npm ci in tests/protocol"
         (cd "$protocol_tests" && npm ci --no-audit --no-fund)

@@ -1,7 +1,7 @@
 /* config.c: from rcgc_inspect_options and the environment (RCGC_INSPECT,
- * RCGC_INSPECT_TOKEN, RCGC_INSPECT_CONTROL) to the server's settings, and the one
- * place where listen addresses are parsed. */
-#define _POSIX_C_SOURCE 200809L
+ * RCGC_INSPECT_TOKEN, RCGC_INSPECT_CONTROL, RCGC_INSPECT_WEB_DIR) to the server's
+ * settings, and the one place where listen addresses are parsed. */
+#define _XOPEN_SOURCE 700 /* POSIX.1-2008 with XSI: realpath */
 
 #include "internal.h"
 
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define DEFAULT_ADDRESS "127.0.0.1:7070"
 #define DEFAULT_MAX_CONNECTIONS 64
@@ -29,6 +30,7 @@ const insp_config *rcgc__insp_config(void)
 void rcgc__insp_config_reset(void)
 {
     free(g_config.token);
+    free(g_config.web_dir);
     g_config = (insp_config){
         .max_connections = DEFAULT_MAX_CONNECTIONS,
         .idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S,
@@ -38,7 +40,7 @@ void rcgc__insp_config_reset(void)
 
 int rcgc__insp_config_set(const insp_config *cfg)
 {
-    char *token = NULL;
+    char *token = NULL, *web_dir = NULL;
     if (cfg->token != NULL) {
         token = malloc(cfg->token_len + 1);
         if (token == NULL)
@@ -46,9 +48,15 @@ int rcgc__insp_config_set(const insp_config *cfg)
         memcpy(token, cfg->token, cfg->token_len);
         token[cfg->token_len] = '\0';
     }
+    if (cfg->web_dir != NULL && (web_dir = strdup(cfg->web_dir)) == NULL) {
+        free(token);
+        return RCGC_ENOMEM;
+    }
     free(g_config.token);
+    free(g_config.web_dir);
     g_config = *cfg;
     g_config.token = token;
+    g_config.web_dir = web_dir;
     return 0;
 }
 
@@ -120,6 +128,26 @@ static int control_from_env(bool *out)
     return RCGC_EINVAL;
 }
 
+/* RCGC_INSPECT_WEB_DIR (a development option: the dashboard read from disk at each
+ * request) made absolute, so that the host changing its directory does not move it.
+ * Unset or empty: *out = NULL. Returns: 0, RCGC_EINVAL (not a directory) or
+ * RCGC_ENOMEM. */
+static int web_dir_from_env(char **out)
+{
+    *out = NULL;
+    const char *v = getenv("RCGC_INSPECT_WEB_DIR");
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    char *dir = realpath(v, NULL);
+    struct stat st;
+    if (dir == NULL || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(dir);
+        return RCGC_EINVAL;
+    }
+    *out = dir;
+    return 0;
+}
+
 int rcgc__insp_config_resolve(const rcgc_inspect_options *opts, insp_config *cfg)
 {
     static const rcgc_inspect_options none = {.allow_control = -1};
@@ -162,5 +190,10 @@ int rcgc__insp_config_resolve(const rcgc_inspect_options *opts, insp_config *cfg
             return RCGC_ENOMEM;
         memcpy(cfg->token, token, cfg->token_len + 1);
     }
-    return 0;
+    int rc = web_dir_from_env(&cfg->web_dir);
+    if (rc != 0) {
+        free(cfg->token);
+        cfg->token = NULL;
+    }
+    return rc;
 }

@@ -16,8 +16,8 @@ static const char *why(int rc)
 {
     switch (rc) {
     case RCGC_EINVAL:
-        return "malformed RCGC_INSPECT address (expected host:port, loopback only), or "
-               "malformed RCGC_INSPECT_CONTROL";
+        return "malformed RCGC_INSPECT address (expected host:port, loopback only), "
+               "malformed RCGC_INSPECT_CONTROL, or RCGC_INSPECT_WEB_DIR not a directory";
     case RCGC_ENOMEM:
     case RCGC_EBUSY:
         return rcgc_strerror(rc);

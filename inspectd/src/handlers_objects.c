@@ -423,6 +423,7 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
 out:
     free(c.referents.items);
     free(c.referents.seen.slots);
+    free(c.referrers.seen.slots);
     free(c.referrers.items);
     return r;
 }

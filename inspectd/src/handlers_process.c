@@ -1,5 +1,4 @@
-/* handlers_process.c: GET /v1/process (who is being inspected) and GET / (a minimal
- * page of links until the dashboard arrives). */
+/* handlers_process.c: GET /v1/process (who is being inspected). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "internal.h"
@@ -109,78 +108,4 @@ int rcgc__handle_process_get(const insp_req *rq, insp_resp *rs)
         return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
     }
     return rcgc__reply_json(rs, 200, o);
-}
-
-/* ---- GET / ---- */
-
-/* Appends s HTML-escaped (after replacing invalid UTF-8). */
-static void html_text(insp_buf *b, const char *s)
-{
-    insp_buf t = {0};
-    rcgc__buf_utf8(&t, s);
-    for (const char *p = t.data ? t.data : ""; *p != '\0'; p++) {
-        switch (*p) {
-        case '<':
-            rcgc__buf_puts(b, "&lt;");
-            break;
-        case '>':
-            rcgc__buf_puts(b, "&gt;");
-            break;
-        case '&':
-            rcgc__buf_puts(b, "&amp;");
-            break;
-        case '"':
-            rcgc__buf_puts(b, "&quot;");
-            break;
-        case '\'':
-            rcgc__buf_puts(b, "&#39;");
-            break;
-        default:
-            rcgc__buf_add(b, p, 1);
-        }
-    }
-    if (t.failed)
-        b->failed = true;
-    free(t.data);
-}
-
-int rcgc__handle_root_get(const insp_req *rq, insp_resp *rs)
-{
-    (void)rq;
-    char **names = NULL;
-    size_t n = 0;
-    if (rcgc__heap_names(&names, &n) != 0)
-        return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
-    insp_buf b = {0};
-    rcgc__buf_puts(&b, "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-                       "<title>rcgc inspector</title></head>\n<body>\n"
-                       "<h1>rcgc inspector</h1>\n<p>Protocol v1 (JSON). The dashboard "
-                       "comes later; meanwhile:</p>\n<ul>\n"
-                       "<li><a href=\"/v1/process\">/v1/process</a></li>\n"
-                       "<li><a href=\"/v1/heaps\">/v1/heaps</a></li>\n"
-                       "<li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>\n</ul>\n"
-                       "<h2>Heaps</h2>\n<ul>\n");
-    static const char *const subs[] = {"", "/census", "/sites", "/baselines"};
-    for (size_t i = 0; i < n; i++) {
-        rcgc__buf_puts(&b, "<li>");
-        html_text(&b, names[i]);
-        rcgc__buf_puts(&b, ":");
-        for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++) {
-            rcgc__buf_puts(&b, " <a href=\"/v1/heaps/");
-            insp_buf seg = {0};
-            rcgc__buf_pct(&seg, names[i]);
-            html_text(&b, seg.data ? seg.data : "");
-            b.failed |= seg.failed;
-            free(seg.data);
-            rcgc__buf_printf(&b, "%s\">%s</a>", subs[k], k == 0 ? "state" : subs[k] + 1);
-        }
-        rcgc__buf_puts(&b, "</li>\n");
-    }
-    rcgc__buf_puts(&b, "</ul>\n</body></html>\n");
-    rcgc__names_free(names, n);
-    if (b.failed) {
-        free(b.data);
-        return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
-    }
-    return rcgc__reply_raw(rs, 200, "text/html; charset=utf-8", b.data, b.len);
 }

@@ -54,21 +54,23 @@ typedef struct insp_config {
     unsigned max_connections;
     unsigned idle_timeout_s;
     unsigned walk_timeout_ms;
+    char *web_dir; /* RCGC_INSPECT_WEB_DIR made absolute, or NULL (the copies compiled in) */
 } insp_config;
 
 /* Returns: the current configuration (borrowed). */
 const insp_config *rcgc__insp_config(void);
-/* Replaces the configuration (copies it; the token string is copied). Only while the
+/* Replaces the configuration (copies it; token and web_dir are copied). Only while the
  * server does not run: unit tests use it to exercise the router without a server.
  * Returns: 0 or RCGC_ENOMEM. */
 int rcgc__insp_config_set(const insp_config *cfg);
-/* Frees the token and resets every field to its default. */
+/* Frees token and web_dir and resets every field to its default. */
 void rcgc__insp_config_reset(void);
 
 /* Resolves opts (NULL: everything from the environment) into cfg, the defaults filling
  * the gaps. Returns: 0, RCGC_EINVAL (malformed or non-loopback address without
- * allow_remote, malformed RCGC_INSPECT_CONTROL) or RCGC_ENOMEM. On success cfg->token
- * is malloc'd (or NULL). (config.c) */
+ * allow_remote, malformed RCGC_INSPECT_CONTROL, RCGC_INSPECT_WEB_DIR not a directory) or
+ * RCGC_ENOMEM. On success cfg->token and cfg->web_dir are malloc'd (or NULL); on error
+ * both are NULL. (config.c) */
 int rcgc__insp_config_resolve(const rcgc_inspect_options *opts, insp_config *cfg);
 /* Parses "a.b.c.d:port", ":port", "port" or "localhost:port" (port 0..65535).
  * Returns: 0 or RCGC_EINVAL. (config.c) */
@@ -101,7 +103,8 @@ typedef struct insp_http {
     bool too_many_params; /* more than INSP_PARAMS_MAX were sent */
     const char *body;     /* NUL-terminated; "" without a body */
     size_t body_len;
-    const char *content_type; /* request header, NULL when absent */
+    const char *content_type;  /* request header, NULL when absent */
+    const char *if_none_match; /* request header, NULL when absent */
 } insp_http;
 
 /* What a handler sees. Every string is NUL-terminated, decoded and valid during the
@@ -111,11 +114,13 @@ typedef struct insp_req {
     const char *path;         /* raw path, for messages */
     const char *heap;         /* the {heap} capture, percent-decoded; NULL without one */
     const char *id;           /* the {id} capture, percent-decoded; NULL without one */
+    const char *name;         /* the {name} capture (GET /assets/{name}); NULL without one */
     const insp_param *params; /* decoded, each key once, each allowed by the route */
     size_t nparams;
     const char *body; /* NUL-terminated request body ("" when none) */
     size_t body_len;
-    const char *content_type; /* request header or NULL */
+    const char *content_type;  /* request header or NULL */
+    const char *if_none_match; /* request header or NULL */
 } insp_req;
 
 /* What a handler fills (through the reply helpers). The server turns it into an HTTP
@@ -129,6 +134,9 @@ typedef struct insp_resp {
     char *location;         /* "Location" header (201) or NULL; malloc'd, owned */
     unsigned retry_after_s; /* "Retry-After" (503) when > 0 */
     bool www_authenticate;  /* "WWW-Authenticate: Bearer" (401) */
+    /* "ETag" ("\"<16 hex digits>\"") or "": a static file, sent with Cache-Control:
+     * no-cache (revalidated with If-None-Match) instead of no-store. */
+    char etag[24];
     /* GET /v1/events: the event stream to serve instead of body (events.c; status 200).
      * Owned: server.c hands it to rcgc__events_response, rcgc__resp_clear discards it. */
     struct insp_stream *stream;
@@ -191,10 +199,11 @@ uint64_t rcgc__insp_now_ns(void);
 
 /* Route flags. */
 #define INSP_ROUTE_CONTROL 1u /* a control request: 403 unless control is enabled */
+#define INSP_ROUTE_PUBLIC 2u  /* no token needed (the dashboard's files); Host is checked */
 
 typedef struct insp_route {
     insp_method method;  /* exactly one method; GET routes answer HEAD too */
-    const char *pattern; /* "/v1/heaps/{heap}/census": literal segments, {heap}, {id} */
+    const char *pattern; /* "/v1/heaps/{heap}/census": literals, {heap}, {id}, {name} */
     insp_handler handler;
     const char *params; /* allowed query parameters, space-separated; NULL: none */
     unsigned flags;     /* INSP_ROUTE_* */
@@ -204,9 +213,13 @@ typedef struct insp_route {
  * method), 400 (bad percent-encoding, unknown / repeated / too many parameters), 403
  * (control disabled) or whatever the handler replies. Always fills rs. */
 void rcgc__dispatch(const insp_http *in, insp_resp *rs);
+/* Whether the route for method (HEAD as GET) and raw path is INSP_ROUTE_PUBLIC: server.c
+ * asks no token for it. False when no route matches (the token is checked first). */
+bool rcgc__route_public(const char *method, const char *path);
 
 /* Matches a raw path against a pattern; on a match stores the percent-decoded captures
- * in heap / id (each INSP_CAPTURE_MAX + 1 bytes, "" when the pattern has none).
+ * in heap / id (each INSP_CAPTURE_MAX + 1 bytes, "" when the pattern has none); {name}
+ * goes to id (no pattern has both).
  * Returns: 1 match, 0 no match, -1 a capture segment is badly encoded (or decodes to
  * a NUL byte, or is empty or too long). */
 int rcgc__route_match(const char *pattern, const char *path, char *heap, char *id);
@@ -380,7 +393,6 @@ json_t *rcgc__baseline_ref_json(const insp_baseline *b);
 
 /* ---- handlers, one per endpoint ---- */
 
-int rcgc__handle_root_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_process_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_heaps_get(const insp_req *rq, insp_resp *rs);
 int rcgc__handle_heap_get(const insp_req *rq, insp_resp *rs);
@@ -416,6 +428,26 @@ void rcgc__suspects_stop(void);
 json_t *rcgc__debug_flag_names(unsigned flags);
 /* {"flags":[names],"value":flags} (handlers_heaps.c). Returns: a new reference. */
 json_t *rcgc__debug_json(unsigned flags);
+
+/* ---- the dashboard: GET / and GET /assets/{name} (handlers_web.c) ---- */
+
+/* A file compiled into the library (web_assets.c, generated from web/ by
+ * cmake/RcgcEmbedFiles.cmake; an empty table when built with RCGC_INSPECT_WEB=OFF). */
+typedef struct insp_web_file {
+    const char *name;         /* "app.js": served as /assets/<name> */
+    const char *content_type; /* "text/javascript; charset=utf-8" */
+    const unsigned char *data;
+    size_t len;
+    const char *etag; /* "\"<first 16 hex digits of the SHA-256>\"" */
+} insp_web_file;
+extern const insp_web_file rcgc__web_files[];
+extern const size_t rcgc__web_nfiles;
+
+/* GET /: index.html (from RCGC_INSPECT_WEB_DIR, else compiled in, else a page of links).
+ * GET /assets/{name}: one file by name, 404 not_found when there is none. HTML answers
+ * get a Content-Security-Policy from server.c. Both routes are INSP_ROUTE_PUBLIC. */
+int rcgc__handle_dashboard_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_asset_get(const insp_req *rq, insp_resp *rs);
 
 /* ---- the event stream GET /v1/events (events.c) ---- */
 

@@ -11,7 +11,8 @@
 
 /* Every endpoint, one row each. A GET row answers HEAD too. */
 static const insp_route routes[] = {
-    {INSP_GET, "/", rcgc__handle_root_get, NULL, 0},
+    {INSP_GET, "/", rcgc__handle_dashboard_get, NULL, INSP_ROUTE_PUBLIC},
+    {INSP_GET, "/assets/{name}", rcgc__handle_asset_get, NULL, INSP_ROUTE_PUBLIC},
     {INSP_GET, "/metrics", rcgc__handle_metrics_get, NULL, 0},
     {INSP_GET, "/v1/process", rcgc__handle_process_get, NULL, 0},
     {INSP_GET, "/v1/heaps", rcgc__handle_heaps_get, NULL, 0},
@@ -116,7 +117,8 @@ int rcgc__route_match(const char *pattern, const char *path, char *heap, char *i
             char *dst = NULL;
             if (pn == 6 && strncmp(p, "{heap}", 6) == 0)
                 dst = heap;
-            else if (pn == 4 && strncmp(p, "{id}", 4) == 0)
+            else if ((pn == 4 && strncmp(p, "{id}", 4) == 0) ||
+                     (pn == 6 && strncmp(p, "{name}", 6) == 0))
                 dst = id;
             if (dst == NULL || sn == 0)
                 return 0; /* unknown capture in the table, or an empty segment */
@@ -226,6 +228,17 @@ static int decode_params(const insp_http *in, const insp_route *r, decoded *d, i
     return 0;
 }
 
+bool rcgc__route_public(const char *method, const char *path)
+{
+    insp_method m = method_of(method);
+    insp_method as = m == INSP_HEAD ? INSP_GET : m;
+    char h[INSP_CAPTURE_MAX + 1], d[INSP_CAPTURE_MAX + 1];
+    for (size_t i = 0; i < NROUTES; i++)
+        if (routes[i].method == as && rcgc__route_match(routes[i].pattern, path, h, d) != 0)
+            return (routes[i].flags & INSP_ROUTE_PUBLIC) != 0;
+    return false;
+}
+
 void rcgc__dispatch(const insp_http *in, insp_resp *rs)
 {
     insp_method m = method_of(in->method);
@@ -281,11 +294,13 @@ void rcgc__dispatch(const insp_http *in, insp_resp *rs)
         .path = in->path,
         .heap = strstr(found->pattern, "{heap}") ? cap_heap : NULL,
         .id = strstr(found->pattern, "{id}") ? cap_id : NULL,
+        .name = strstr(found->pattern, "{name}") ? cap_id : NULL,
         .params = d.params,
         .nparams = d.n,
         .body = in->body ? in->body : "",
         .body_len = in->body ? in->body_len : 0,
         .content_type = in->content_type,
+        .if_none_match = in->if_none_match,
     };
     int r = found->handler(&rq, rs);
     if (rs->status == 0 || (r < 0 && rs->status < 400))

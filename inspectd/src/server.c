@@ -1,7 +1,7 @@
 /* server.c: the libmicrohttpd daemon: start and stop (rcgc/inspect.h), the access
  * handler that buffers a request (body capped), checks the Host header, the bearer
- * token and the Origin of control requests, hands the request to the router and turns
- * its answer into an HTTP response.
+ * token (except on the dashboard's public routes) and the Origin of control requests,
+ * hands the request to the router and turns its answer into an HTTP response.
  *
  * Shutdown follows the order that never aborts the host with libmicrohttpd 0.9.75:
  * quiesce (stop accepting), resume every suspended connection, stop the daemon (joins
@@ -24,6 +24,12 @@
 
 #define POOL_THREADS 4u          /* a walk that waits for a safepoint blocks only one */
 #define CONNECTION_MEMORY 32768u /* request line + headers + write buffer per connection */
+
+/* What an HTML page (the dashboard) may load: its own scripts, styles and images, and
+ * requests to this server; nothing inline, nothing from elsewhere, never framed. */
+#define HTML_CSP                                                                               \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* start / stop */
 static struct MHD_Daemon *g_daemon;
@@ -265,8 +271,15 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, insp_resp *rs)
                             rs->content_type ? rs->content_type : "application/json");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     bool sse = rs->content_type && strcmp(rs->content_type, "text/event-stream") == 0;
+    /* no-cache: HEAD /v1/events, and static files, which a client revalidates (ETag). */
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-                            sse ? "no-cache" : "no-store"); /* no-cache: HEAD /v1/events */
+                            sse || rs->etag[0] != '\0' ? "no-cache" : "no-store");
+    if (rs->etag[0] != '\0')
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rs->etag);
+    if (rs->content_type && strncmp(rs->content_type, "text/html", 9) == 0) {
+        MHD_add_response_header(r, "Content-Security-Policy", HTML_CSP);
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
     if (rs->allow[0] != '\0')
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rs->allow);
     if (rs->retry_after_s > 0) {
@@ -364,11 +377,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     params_job pj = {.n = 0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &pj);
     /* access_token (RFC 6750 2.3) stands in for the header on GET: EventSource and plain
-     * links cannot send headers. It is never passed on to the router. */
+     * links cannot send headers. It is never passed on to the router. The dashboard's
+     * page and files are public (they hold no data): they need no token, so that a page
+     * opened as /?access_token=... loads its scripts and styles. */
     const char *query_token = NULL;
     if (!body_method(method))
         query_token = take_param(&pj, "access_token");
-    if (cfg->token != NULL &&
+    if (cfg->token != NULL && !rcgc__route_public(method, url) &&
         !token_ok(
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
             cfg->token, cfg->token_len) &&
@@ -387,6 +402,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = r->len,
         .content_type =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .if_none_match =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
     };
     insp_resp rs = {0};
     rcgc__dispatch(&in, &rs);
@@ -443,6 +460,7 @@ int rcgc_inspect_start(const rcgc_inspect_options *opts)
     if (rc == 0)
         rc = rcgc__insp_config_set(&cfg);
     free(cfg.token);
+    free(cfg.web_dir);
     if (rc != 0) {
         pthread_mutex_unlock(&g_lock);
         return rc;
@@ -472,9 +490,10 @@ int rcgc_inspect_start(const rcgc_inspect_options *opts)
         rcgc__set_inspected(false);
         rcgc__insp_config_reset();
         pthread_mutex_unlock(&g_lock);
-        if (err == ENOMEM || err <= 0)
-            return err == ENOMEM ? RCGC_ENOMEM : -EIO;
-        return -err;
+        if (err == ENOMEM)
+            return RCGC_ENOMEM;
+        /* -1 .. -5 are RCGC_E* codes: an errno that small, or none, reads as -EPROTO. */
+        return err > 5 ? -err : -EPROTO;
     }
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     const union MHD_DaemonInfo *fi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -528,13 +529,272 @@ static void test_http_metrics_and_root(void **state)
     assert_int_equal(req("GET", "/", NULL, NULL, &r), 200);
     assert_string_equal(http_header(&r, "Content-Type", ct, sizeof ct),
                         "text/html; charset=utf-8");
+#ifndef RCGC_TEST_WEB /* built without the dashboard: a page of links */
     assert_non_null(strstr(r.body, "href=\"/v1/heaps/web/census\""));
     assert_non_null(strstr(r.body, "href=\"/metrics\""));
+#endif
     http_response_free(&r);
     /* HEAD: the headers of GET, no body. */
     assert_int_equal(req("HEAD", "/v1/heaps", NULL, NULL, &r), 200);
     assert_int_equal(r.body_len, 0);
     http_response_free(&r);
+}
+
+/* ---- the dashboard: GET / and GET /assets/{name} ---- */
+
+static const char dashboard_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/* Asserts that header name of r is want (NULL: that r lacks it). */
+static void expect_header(const http_response *r, const char *name, const char *want)
+{
+    char v[512];
+    const char *got = http_header(r, name, v, sizeof v);
+    if (want == NULL) {
+        assert_null(got);
+        return;
+    }
+    if (got == NULL)
+        print_error("no %s header\n", name);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+}
+
+/* GET target: 200 with content type ct and a non-empty body. Returns: the response. */
+static http_response get_file(const char *target, const char *ct)
+{
+    http_response r;
+    int status = req("GET", target, NULL, NULL, &r);
+    if (status != 200)
+        print_error("GET %s -> %d %s\n", target, status, r.body ? r.body : "");
+    assert_int_equal(status, 200);
+    expect_header(&r, "Content-Type", ct);
+    expect_header(&r, "X-Content-Type-Options", "nosniff");
+    assert_true(r.body_len > 0);
+    return r;
+}
+
+#ifdef RCGC_TEST_WEB
+/* A request with a raw Host header. Returns: the response. */
+static http_response with_host(const char *target, const char *host)
+{
+    char text[256];
+    snprintf(text, sizeof text, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+             target, host);
+    int fd = http_connect(g_port);
+    assert_true(fd >= 0);
+    assert_int_equal(http_send(fd, text, strlen(text)), 0);
+    http_response r;
+    assert_int_equal(http_read_response(fd, &r, 5000, false), 0);
+    close(fd);
+    return r;
+}
+#endif
+
+static void test_http_dashboard(void **state)
+{
+    (void)state;
+#ifndef RCGC_TEST_WEB
+    skip(); /* built with RCGC_INSPECT_WEB=OFF: GET / is the page of links */
+#else
+    static const char *const js = "text/javascript; charset=utf-8";
+    static const char *const css = "text/css; charset=utf-8";
+    /* The page: HTML with its CSP, never cached, the same bytes as /assets/index.html. */
+    http_response page = get_file("/", "text/html; charset=utf-8");
+    expect_header(&page, "Content-Security-Policy", dashboard_csp);
+    expect_header(&page, "Referrer-Policy", "no-referrer");
+    expect_header(&page, "Cache-Control", "no-store");
+    expect_header(&page, "ETag", NULL);
+    http_response r = get_file("/assets/index.html", "text/html; charset=utf-8");
+    expect_header(&r, "Content-Security-Policy", dashboard_csp);
+    assert_int_equal(r.body_len, page.body_len);
+    assert_memory_equal(r.body, page.body, page.body_len);
+    http_response_free(&r);
+    http_response_free(&page);
+
+    /* The files: right type, an ETag, revalidated (no-cache) rather than never stored. */
+    r = get_file("/assets/app.js", js);
+    expect_header(&r, "Content-Security-Policy", NULL);
+    expect_header(&r, "Cache-Control", "no-cache");
+    char etag[64], inm[96];
+    assert_non_null(http_header(&r, "ETag", etag, sizeof etag));
+    assert_int_equal(etag[0], '"');
+    http_response_free(&r);
+    r = get_file("/assets/uplot.js", js);
+    assert_non_null(strstr(r.body, "uPlot"));
+    http_response_free(&r);
+    r = get_file("/assets/uplot.css", css);
+    assert_non_null(strstr(r.body, ".uplot"));
+    http_response_free(&r);
+    r = get_file("/assets/app.css", css);
+    http_response_free(&r);
+
+    /* If-None-Match: 304 without a body for the current ETag (weak or strong). */
+    snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+    assert_int_equal(req("GET", "/assets/app.js", inm, NULL, &r), 304);
+    assert_int_equal(r.body_len, 0);
+    expect_header(&r, "ETag", etag);
+    http_response_free(&r);
+    snprintf(inm, sizeof inm, "If-None-Match: \"0\", W/%s\r\n", etag);
+    assert_int_equal(req("GET", "/assets/app.js", inm, NULL, NULL), 304);
+    assert_int_equal(req("GET", "/assets/app.js", "If-None-Match: \"0\"\r\n", NULL, NULL), 200);
+    assert_int_equal(req("GET", "/assets/uplot.js", "If-None-Match: *\r\n", NULL, NULL), 304);
+
+    /* No such file, and nothing outside the table. */
+    req_error("GET", "/assets/nope.js", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/../x", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/..%2Fweb%2Findex.html", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/.app.js", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/package.json", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/app.js/x", NULL, NULL, 404, "not_found");
+    req_error("GET", "/?x=1", NULL, NULL, 400, "unknown_parameter");
+    req_error("POST", "/", NULL, NULL, 405, "method_not_allowed");
+    req_error("PUT", "/assets/app.js", NULL, NULL, 405, "method_not_allowed");
+
+    /* HEAD: the headers of GET, no body. */
+    assert_int_equal(req("HEAD", "/", NULL, NULL, &r), 200);
+    assert_int_equal(r.body_len, 0);
+    expect_header(&r, "Content-Type", "text/html; charset=utf-8");
+    expect_header(&r, "Content-Security-Policy", dashboard_csp);
+    http_response_free(&r);
+    assert_int_equal(req("HEAD", "/assets/uplot.css", NULL, NULL, &r), 200);
+    assert_int_equal(r.body_len, 0);
+    expect_header(&r, "Content-Type", css);
+    http_response_free(&r);
+
+    /* With a token: the page and its files are public, the data is not. */
+    rcgc_inspect_options o = default_opts;
+    o.token = "s3cret";
+    restart(&o);
+    r = get_file("/", "text/html; charset=utf-8");
+    http_response_free(&r);
+    r = get_file("/?access_token=s3cret", "text/html; charset=utf-8");
+    http_response_free(&r);
+    r = get_file("/?access_token=wrong", "text/html; charset=utf-8"); /* the API will say */
+    http_response_free(&r);
+    r = get_file("/assets/app.css", css);
+    http_response_free(&r);
+    assert_int_equal(req("HEAD", "/assets/uplot.js", NULL, NULL, NULL), 200);
+    req_error("GET", "/assets/nope.js", NULL, NULL, 404, "not_found");
+    req_error("GET", "/v1/heaps", NULL, NULL, 401, "unauthorized");
+    req_error("GET", "/metrics", NULL, NULL, 401, "unauthorized");
+    req_error("GET", "/assets/../x", NULL, NULL, 401, "unauthorized"); /* not a route */
+    req_error("POST", "/", NULL, NULL, 401, "unauthorized");           /* GET only */
+    assert_int_equal(req("GET", "/v1/heaps?access_token=s3cret", NULL, NULL, NULL), 200);
+    /* ... and the Host check applies to them as to every endpoint. */
+    r = with_host("/", "evil.example:7070");
+    expect_error(&r, 403, "forbidden_host");
+    http_response_free(&r);
+    r = with_host("/assets/app.js", "evil.example");
+    expect_error(&r, 403, "forbidden_host");
+    http_response_free(&r);
+    r = with_host("/assets/app.js", "localhost");
+    assert_int_equal(r.status, 200);
+    http_response_free(&r);
+    restart(&default_opts);
+#endif
+}
+
+/* Writes text to dir/name. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_int_equal(remove(path), 0);
+}
+
+/* RCGC_INSPECT_WEB_DIR: the page and its files read from a directory at each request
+ * (uplot.* from its node_modules), nothing else from it, no fallback to the copies
+ * compiled in. */
+static void test_http_web_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rcgc-test-web-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const char *const subdirs[] = {"node_modules", "node_modules/uplot",
+                                          "node_modules/uplot/dist"};
+    char path[512];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+        assert_int_equal(mkdir(path, 0700), 0);
+    }
+    static const char index[] = "<!doctype html><title>from disk</title>\n";
+    write_file(dir, "index.html", index);
+    write_file(dir, "app.js", "console.log(1);\n");
+    write_file(dir, ".hidden.js", "secret\n");
+    write_file(dir, "notes.txt", "notes\n");
+    write_file(dir, "node_modules/uplot/dist/uPlot.iife.min.js", "/* uplot from disk */\n");
+    rcgc_inspect_stop(); /* the environment changes while no server thread runs */
+    assert_int_equal(setenv("RCGC_INSPECT_WEB_DIR", dir, 1), 0);
+    assert_int_equal(start_with(&default_opts), 0);
+
+    http_response r = get_file("/", "text/html; charset=utf-8");
+    assert_string_equal(r.body, index);
+    expect_header(&r, "Content-Security-Policy", dashboard_csp);
+    http_response_free(&r);
+    r = get_file("/assets/app.js", "text/javascript; charset=utf-8");
+    assert_string_equal(r.body, "console.log(1);\n");
+    char etag[64], inm[96];
+    assert_non_null(http_header(&r, "ETag", etag, sizeof etag));
+    http_response_free(&r);
+    snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+    assert_int_equal(req("GET", "/assets/app.js", inm, NULL, NULL), 304);
+    /* Read at each request: an edit shows at once, with another ETag. */
+    write_file(dir, "app.js", "console.log(2);\n");
+    assert_int_equal(req("GET", "/assets/app.js", inm, NULL, &r), 200);
+    assert_string_equal(r.body, "console.log(2);\n");
+    char etag2[64];
+    assert_non_null(http_header(&r, "ETag", etag2, sizeof etag2));
+    assert_string_not_equal(etag, etag2);
+    http_response_free(&r);
+    r = get_file("/assets/uplot.js", "text/javascript; charset=utf-8");
+    assert_string_equal(r.body, "/* uplot from disk */\n");
+    http_response_free(&r);
+    req_error("GET", "/assets/app.css", NULL, NULL, 404, "not_found"); /* not on disk */
+    req_error("GET", "/assets/uplot.css", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/.hidden.js", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/notes.txt", NULL, NULL, 404, "not_found");
+    req_error("GET", "/assets/node_modules%2Fuplot%2Fdist%2FuPlot.iife.min.js", NULL, NULL, 404,
+              "not_found");
+    req_error("GET", "/assets/..%2F..%2Fetc%2Fpasswd", NULL, NULL, 404, "not_found");
+    remove_file(dir, "index.html");
+    req_error("GET", "/", NULL, NULL, 404, "not_found");
+
+    /* Not a directory: the server does not start. */
+    snprintf(path, sizeof path, "%s/missing", dir);
+    rcgc_inspect_stop();
+    assert_int_equal(setenv("RCGC_INSPECT_WEB_DIR", path, 1), 0);
+    assert_int_equal(start_with(&default_opts), RCGC_EINVAL);
+    assert_int_equal(rcgc_inspect_port(), 0);
+    /* Unset: the copies compiled in again (or the page of links). */
+    assert_int_equal(unsetenv("RCGC_INSPECT_WEB_DIR"), 0);
+    assert_int_equal(start_with(&default_opts), 0);
+    r = get_file("/", "text/html; charset=utf-8");
+    assert_null(strstr(r.body, "from disk"));
+    http_response_free(&r);
+
+    remove_file(dir, "app.js");
+    remove_file(dir, ".hidden.js");
+    remove_file(dir, "notes.txt");
+    remove_file(dir, "node_modules/uplot/dist/uPlot.iife.min.js");
+    for (size_t i = 3; i-- > 0;) {
+        snprintf(path, sizeof path, "%s/%s", dir, subdirs[i]);
+        assert_int_equal(rmdir(path), 0);
+    }
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* ---- errors ---- */
@@ -1139,6 +1399,8 @@ int main(void)
         cmocka_unit_test(test_http_collect),
         cmocka_unit_test(test_http_thresholds_and_debug),
         cmocka_unit_test(test_http_metrics_and_root),
+        cmocka_unit_test(test_http_dashboard),
+        cmocka_unit_test(test_http_web_dir),
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_http_host_and_origin),
         cmocka_unit_test(test_http_body_too_large),

@@ -516,6 +516,35 @@ static void test_router_labels_and_addresses(void **state)
     free(cfg.token);
 }
 
+/* The dashboard's routes: {name} captures one decoded segment; only they are public. */
+static void test_router_public_routes(void **state)
+{
+    (void)state;
+    char heap[INSP_CAPTURE_MAX + 1], id[INSP_CAPTURE_MAX + 1];
+    assert_int_equal(rcgc__route_match("/assets/{name}", "/assets/app.js", heap, id), 1);
+    assert_string_equal(id, "app.js");
+    assert_int_equal(rcgc__route_match("/assets/{name}", "/assets/..%2Fx", heap, id), 1);
+    assert_string_equal(id, "../x"); /* the handler refuses it */
+    assert_int_equal(rcgc__route_match("/assets/{name}", "/assets/", heap, id), 0);
+    assert_int_equal(rcgc__route_match("/assets/{name}", "/assets/../x", heap, id), 0);
+    assert_true(rcgc__route_public("GET", "/"));
+    assert_true(rcgc__route_public("HEAD", "/"));
+    assert_true(rcgc__route_public("GET", "/assets/app.js"));
+    assert_true(rcgc__route_public("GET", "/assets/nope.js"));
+    assert_false(rcgc__route_public("POST", "/"));
+    assert_false(rcgc__route_public("GET", "/assets/a/b"));
+    assert_false(rcgc__route_public("GET", "/v1/heaps"));
+    assert_false(rcgc__route_public("GET", "/metrics"));
+    assert_false(rcgc__route_public("GET", "/v1/events"));
+    assert_false(rcgc__route_public("GET", "/nope"));
+    answer a = get("/assets/..%2Fx", NULL);
+    assert_error(&a, 404, "not_found");
+    answer_free(&a);
+    a = get("/assets/app.js", (const char *const[]){"v", "1", NULL});
+    assert_error(&a, 400, "unknown_parameter");
+    answer_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +562,7 @@ int main(void)
         cmocka_unit_test(test_router_heap_answer),
         cmocka_unit_test(test_router_json_helpers),
         cmocka_unit_test(test_router_labels_and_addresses),
+        cmocka_unit_test(test_router_public_routes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -28,6 +28,8 @@ test("a server that answers like the examples passes, control requests included"
     "GET /metrics",
     "GET /v1/events (300 ms)",
     "GET /",
+    "GET /assets/app.js",
+    "GET /assets/<unknown> -> 404 not_found",
     "DELETE /v1/heaps/{heap} -> 405 method_not_allowed + Allow",
     "objects/banana -> 400 bad_id",
   ])

@@ -35,6 +35,7 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     ["GET", /^\/metrics$/, "metrics"],
     ["GET", /^\/v1\/events$/, "events"],
     ["GET", /^\/$/, "dashboard"],
+    ["GET", /^\/assets\/[^/]+$/, "asset"],
   ];
   const server = createServer((req, res) => {
     const url = new URL(req.url, "http://x");
@@ -59,7 +60,12 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     if (name === "object" && path.endsWith("/16")) return json(404, err("object_not_found", "no live object"));
     if (name === "events" && q.has("since") && !/^[0-9a-f]{16}-\d+$/.test(q.get("since"))) return json(400, err("bad_parameter", "since"));
     if (name === "metrics") return send(200, "text/plain; version=0.0.4; charset=utf-8", ex("metrics/response.txt"));
-    if (name === "dashboard") return send(200, "text/html; charset=utf-8", "<!doctype html><title>rcgc</title>\n");
+    if (name === "dashboard")
+      return send(200, "text/html; charset=utf-8", '<!doctype html><title>rcgc</title><script src="/assets/app.js"></script>\n', {
+        "Content-Security-Policy": "default-src 'none'; script-src 'self'",
+      });
+    if (name === "asset" && path === "/assets/app.js") return send(200, "text/javascript; charset=utf-8", "// app\n", { ETag: '"1"', "Cache-Control": "no-cache" });
+    if (name === "asset") return json(404, err("not_found", "no such file"));
     if (name === "events") {
       res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
       res.write(ex("events/stream.txt"));

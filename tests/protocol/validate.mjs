@@ -1105,12 +1105,37 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
       record(`GET /v1/events (${eventsMs} ms)`, "checked", probs);
     }
   }
-  // The dashboard.
+  // The dashboard: the page (with its CSP), the files it names under /assets/, and a
+  // file it lacks.
   {
     const o = byId("getDashboard");
     const a = await request("GET", "/");
     if (notFoundRoute(a) && planned(o)) record("GET / (planned)", "skip");
-    else record("GET /", "checked", a.status === 200 && a.type.startsWith("text/html") ? [] : [`status ${a.status}, content-type ${a.type}`]);
+    else {
+      const probs = a.status === 200 && a.type.startsWith("text/html") ? [] : [`status ${a.status}, content-type ${a.type}`];
+      probs.push(...headerRules(a));
+      if (!/default-src 'none'/.test(a.headers.get("content-security-policy") ?? "")) probs.push("no Content-Security-Policy with default-src 'none'");
+      record("GET /", "checked", probs);
+    }
+    const assets = byId("getAsset");
+    const types = { html: "text/html", css: "text/css", js: "text/javascript", svg: "image/svg+xml", png: "image/png" };
+    const named = a.status === 200 ? [...new Set([...a.text.matchAll(/(?:src|href)="\/assets\/([^"?#]+)"/g)].map((m) => m[1]))] : [];
+    for (const name of named.slice(0, 20)) {
+      const f = await request("GET", `/assets/${name}`);
+      if (notFoundRoute(f) && planned(assets)) {
+        record(`GET /assets/${name} (planned)`, "skip");
+        continue;
+      }
+      const probs = f.status === 200 ? [] : [`status ${f.status}`];
+      const want = types[name.split(".").pop()];
+      if (!want || !f.type.startsWith(want)) probs.push(`content-type ${f.type}, expected ${want}`);
+      if (f.headers.get("x-content-type-options") !== "nosniff") probs.push("no X-Content-Type-Options: nosniff");
+      if (!f.headers.get("etag")) probs.push("no ETag");
+      record(`GET /assets/${name}`, "checked", probs);
+    }
+    const none = await request("GET", "/assets/rcgc-validate-no-such-file.js");
+    if (notFoundRoute(none) && planned(assets)) record("GET /assets/{name} (planned)", "skip");
+    else record("GET /assets/<unknown> -> 404 not_found", "checked", errorShape(none, 404, "not_found"));
   }
   return { results, failed: results.filter((r) => r.problems.length).length };
 }

@@ -15,7 +15,13 @@
  * concurrently with each other.
  *
  * Without code changes: LD_PRELOAD=librcgc-inspect.so RCGC_INSPECT=127.0.0.1:7070 ./prog
- * starts the server from a library constructor. */
+ * starts the server from a library constructor.
+ *
+ * The dashboard (GET /, GET /assets/<name>) is compiled into the library. For working on
+ * it, RCGC_INSPECT_WEB_DIR=<dir> (read by rcgc_inspect_start, whatever the options) serves
+ * those files from dir at every request instead (uplot.js and uplot.css from
+ * dir/node_modules/uplot/dist); a value that is not a directory makes the start fail
+ * with RCGC_EINVAL. */
 #ifndef RCGC_INSPECT_H
 #define RCGC_INSPECT_H
 
@@ -47,8 +53,10 @@ typedef struct rcgc_inspect_options {
  * Returns: 0 (also for NULL while the server already runs: nothing changes).
  * Errors: RCGC_EBUSY when the server already runs and opts is not NULL;
  * RCGC_EINVAL for a malformed address or a non-loopback one without allow_remote;
- * RCGC_ENOMEM; a negative errno value (e.g. -EADDRINUSE) when the socket cannot be
- * bound. On error nothing runs. Thread safety: any thread, not concurrently with
+ * RCGC_ENOMEM; a negative errno value (e.g. -EADDRINUSE, -EACCES) when the socket
+ * cannot be bound — never one of RCGC_E* (-1 .. -5): a failure without a usable errno
+ * is -EPROTO. rcgc_strerror does not know errno values; strerror(-r) does. On error
+ * nothing runs. Thread safety: any thread, not concurrently with
  * rcgc_inspect_stop. */
 RCGC_API int rcgc_inspect_start(const rcgc_inspect_options *opts);
 

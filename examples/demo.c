@@ -94,6 +94,10 @@ static const rcgc_type document_type = {
 /* A rendered page: a leaf (no references), kept by the cache. */
 static const rcgc_type page_type = {.name = "Page", .size = 256};
 
+/* A record: a plain leaf object. `--extra N` keeps N of them alive for the whole run (a
+ * large, steady population for the dashboard's tests); none by default. */
+static const rcgc_type record_type = {.name = "Record", .size = 32};
+
 /* A session with a legacy finalizer (closes a connection in an order-dependent way).
  * Two sessions that point at each other form an uncollectable cycle. */
 typedef struct session {
@@ -250,9 +254,13 @@ int main(int argc, char **argv)
 {
     int rounds = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 3;
     long serve_seconds = -1; /* -1: do not serve */
-    for (int i = 1; i < argc; i++)
+    long extra = 0;          /* --extra N: N Records kept alive */
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--serve") == 0)
             serve_seconds = i + 1 < argc ? atol(argv[i + 1]) : 0;
+        else if (strcmp(argv[i], "--extra") == 0 && i + 1 < argc)
+            extra = atol(argv[i + 1]);
+    }
     setvbuf(stdout, NULL, _IOLBF, 0); /* interleave with the collector's stderr lines */
     rcgc_heap *h = rcgc_heap_new("demo");
     if (h == NULL) {
@@ -261,6 +269,16 @@ int main(int argc, char **argv)
     }
     printf("rcgc %s demo: a document store that leaks three ways\n", rcgc_version());
     cache c = {0};
+    void **records = extra > 0 ? calloc((size_t)extra, sizeof *records) : NULL;
+    if (extra > 0 && records == NULL) {
+        fprintf(stderr, "demo: out of memory\n");
+        rcgc_heap_free(h);
+        return 1;
+    }
+    for (long i = 0; i < extra; i++)
+        records[i] = rcgc_new(h, &record_type);
+    if (extra > 0)
+        printf("%ld extra Record objects kept alive\n", extra);
     rcgc_set_threshold(h, 500, 10, 10);
     for (int r = 0; r < rounds; r++) {
         printf("round %d: 100 requests\n", r + 1);
@@ -296,6 +314,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < c.len; i++)
         rcgc_decref(c.pages[i]);
     free(c.pages);
+    for (long i = 0; i < extra; i++)
+        rcgc_xdecref(records[i]);
+    free(records);
     rcgc_heap_free(h);
     return status;
 }

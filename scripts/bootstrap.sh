@@ -10,6 +10,7 @@ usage() {
     echo "  libmicrohttpd-dev, nodejs and npm, and the dashboard's npm packages (npm ci in web/);"
     echo "  with --tests also libgc-dev, clang-format, python3, prometheus (for promtool) and"
     echo "  the npm packages of tests/protocol (npm ci)."
+    echo "  With --tests also chromium and fonts-dejavu-core, and npm ci in tests/web (browser tests)."
 }
 
 tests=0
@@ -70,6 +71,10 @@ if [ "$tests" -eq 1 ]; then
     need_tool clang-format clang-format clang-format-14
     need_tool python3 python3
     need_tool prometheus promtool # `promtool check metrics` (CTest inspectd.metrics)
+    # tests/web (CTest web.browser): Debian's chromium, driven by playwright-core, and a
+    # font for its screenshots.
+    need_tool chromium /usr/bin/chromium
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -123,5 +128,15 @@ if [ "$tests" -eq 1 ]; then
     if [ ! -f "$protocol_tests/node_modules/.package-lock.json" ]; then
         echo "bootstrap: npm ci in tests/protocol"
         (cd "$protocol_tests" && npm ci --no-audit --no-fund)
+    fi
+fi
+
+# tests/web: playwright-core pinned in its package-lock.json, never a browser download (the
+# tests drive /usr/bin/chromium; tests/web/run.sh also installs it on first use).
+if [ "$tests" -eq 1 ]; then
+    web_tests="$root/tests/web"
+    if [ ! -f "$web_tests/node_modules/.package-lock.json" ]; then
+        echo "bootstrap: npm ci in tests/web"
+        (cd "$web_tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
     fi
 fi

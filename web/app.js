@@ -84,7 +84,7 @@ function route() {
 // ---- data shared by the views: heap stats polled, collections streamed ----
 
 function timelineOf(heap) {
-  if (!state.timeline.has(heap)) state.timeline.set(heap, { t: [], pause: [], collected: [], uncollectable: [], gen: [] });
+  if (!state.timeline.has(heap)) state.timeline.set(heap, { seen: 0, t: [], pause: [], collected: [], uncollectable: [], gen: [] });
   return state.timeline.get(heap);
 }
 
@@ -96,7 +96,8 @@ function onEvent(type, d) {
     tl.collected.push(Number(d.collected));
     tl.uncollectable.push(Number(d.uncollectable));
     tl.gen.push(d.generation);
-    if (tl.t.length > TIMELINE_MAX) for (const k of Object.keys(tl)) tl[k].shift();
+    tl.seen++;
+    if (tl.t.length > TIMELINE_MAX) for (const k of ["t", "pause", "collected", "uncollectable", "gen"]) tl[k].shift();
     current?.onCollect?.(d.heap);
   }
   if (type === "reset") current?.onCollect?.(null);
@@ -119,6 +120,26 @@ async function pollStats() {
     }
   }
   current?.onStats?.();
+}
+
+/** Every type's count over time, for the census sparklines: sampled in the background
+ * (a snapshot read, no walk) so that the trend is there when the census opens. */
+async function pollCensus() {
+  const heap = state.heap;
+  if (!heap) return;
+  try {
+    const c = await api(heapPath(heap, "/census?limit=10000"));
+    const history = state.census.get(heap) ?? new Map();
+    state.census.set(heap, history);
+    for (const t of c.types) {
+      const h = history.get(t.type) ?? [];
+      h.push(Number(t.objects));
+      if (h.length > HISTORY) h.shift();
+      history.set(t.type, h);
+    }
+  } catch {
+    /* the next poll tries again */
+  }
 }
 
 async function refreshHeaps() {
@@ -264,7 +285,7 @@ function overviewView() {
     const box = cards.get(heap)?.chartBox;
     if (!box) return;
     const tl = timelineOf(heap);
-    box.dataset.points = String(tl.t.length);
+    box.dataset.points = String(tl.seen); // every collection seen; the chart keeps the last TIMELINE_MAX
     if (typeof uPlot !== "function") {
       box.textContent = `${tl.t.length} collections (charting library missing)`;
       return;
@@ -291,15 +312,16 @@ function overviewView() {
         box,
       );
       charts.set(heap, ch);
+      sizer.observe(box);
     } else ch.setData(data);
   }
-  const resize = () => {
+  // The chart follows its box's width (the box has none until the view is in the page).
+  const sizer = new ResizeObserver(() => {
     for (const [heap, ch] of charts) {
       const w = cards.get(heap)?.chartBox.clientWidth;
-      if (w) ch.setSize({ width: w, height: 200 });
+      if (w && Math.abs(w - ch.width) > 1) ch.setSize({ width: w, height: 200 });
     }
-  };
-  window.addEventListener("resize", resize);
+  });
   paintStats();
   for (const h of state.heaps) paintChart(h);
   return {
@@ -307,7 +329,7 @@ function overviewView() {
     onStats: paintStats,
     onCollect: (heap) => (heap ? paintChart(heap) : state.heaps.forEach(paintChart)),
     stop: () => {
-      window.removeEventListener("resize", resize);
+      sizer.disconnect();
       for (const ch of charts.values()) ch.destroy();
     },
   };
@@ -370,12 +392,6 @@ function censusView(r) {
     try {
       const q = `/census?limit=10000${hasDelta() ? `&baseline=${encodeURIComponent(baseline)}` : ""}`;
       const c = await api(heapPath(heap, q));
-      for (const t of c.types) {
-        const h = history.get(t.type) ?? [];
-        h.push(Number(t.objects));
-        if (h.length > HISTORY) h.shift();
-        history.set(t.type, h);
-      }
       totals.textContent = `${fmtInt(c.totals.objects)} objects · ${fmtBytes(c.totals.bytes)} · ${fmtInt(c.total)} types${c.totals.delta ? ` · growth ${fmtDelta(c.totals.delta.objects)} objects, ${fmtBytes(c.totals.delta.bytes)}` : ""}`;
       table.setRows(c.types);
       clear(err);
@@ -688,6 +704,8 @@ async function start() {
   route();
   new EventStream(onEvent, setConn);
   setInterval(pollStats, POLL_MS);
+  pollCensus();
+  setInterval(pollCensus, CENSUS_POLL_MS);
   setInterval(async () => (await refreshHeaps()) && route(), 5000);
 }
 

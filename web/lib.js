@@ -87,7 +87,10 @@ export function fmtBytes(v) {
 export function fmtMs(ms) {
   const n = Number(ms);
   if (!Number.isFinite(n)) return "–";
-  if (n < 1) return `${(n * 1000).toPrecision(2).replace(/\.?0+$/, "")} µs`;
+  if (n < 1) {
+    const us = n * 1000;
+    return `${us < 10 ? us.toFixed(1).replace(/\.0$/, "") : us.toFixed(0)} µs`;
+  }
   if (n < 1000) return `${n < 10 ? n.toFixed(1) : n.toFixed(0)} ms`;
   return `${(n / 1000).toFixed(2)} s`;
 }
@@ -293,7 +296,7 @@ export function sparkline(values, { width = 90, height = 20 } = {}) {
 let markerSeq = 0;
 export function cycleGraph(nodes, edges, { size = 180, onNode } = {}) {
   const n = nodes.length;
-  const r = n === 1 ? 0 : size / 2 - 24;
+  const r = n === 1 ? 0 : size / 2 - 36; // room for the labels below the nodes
   const pos = nodes.map((_, i) => {
     const a = (2 * Math.PI * i) / n - Math.PI / 2;
     return [size / 2 + r * Math.cos(a), size / 2 + r * Math.sin(a)];
@@ -309,7 +312,13 @@ export function cycleGraph(nodes, edges, { size = 180, onNode } = {}) {
       const [x, y] = pos[a];
       svg.append(el("path", { class: "edge", d: `M ${x - 6} ${y - 9} C ${x - 22} ${y - 40}, ${x + 22} ${y - 40}, ${x + 6} ${y - 9}`, fill: "none", "marker-end": `url(#${mid})` }));
     } else {
-      svg.append(el("line", { class: "edge", x1: pos[a][0], y1: pos[a][1], x2: pos[b][0], y2: pos[b][1], "marker-end": `url(#${mid})` }));
+      // A slight curve to the right of the direction: a -> b and b -> a stay apart.
+      const [x1, y1] = pos[a],
+        [x2, y2] = pos[b];
+      const len = Math.hypot(x2 - x1, y2 - y1) || 1;
+      const cx = (x1 + x2) / 2 + ((y2 - y1) / len) * 16,
+        cy = (y1 + y2) / 2 - ((x2 - x1) / len) * 16;
+      svg.append(el("path", { class: "edge", d: `M ${x1} ${y1} Q ${cx} ${cy} ${x2} ${y2}`, fill: "none", "marker-end": `url(#${mid})` }));
     }
   }
   nodes.forEach((node, i) => {

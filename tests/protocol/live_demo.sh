@@ -5,6 +5,7 @@
 set -eu
 demo=$1
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../support/demo_port.sh"
 out=$(mktemp "${TMPDIR:-/tmp}/rcgc-live.XXXXXX")
 err=$(mktemp "${TMPDIR:-/tmp}/rcgc-live.XXXXXX")
 pid=
@@ -19,15 +20,7 @@ trap cleanup EXIT INT TERM
 # The demo stops by itself after 120 s even if this script is killed.
 RCGC_INSPECT=127.0.0.1:0 RCGC_INSPECT_CONTROL=1 "$demo" 1 --serve 120 >"$out" 2>"$err" &
 pid=$!
-port=
-i=0
-while [ $i -lt 100 ]; do
-    port=$(sed -n 's/^inspector: http:\/\/127\.0\.0\.1:\([0-9]*\)\/.*/\1/p' "$out")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-    i=$((i + 1))
-done
+port=$(demo_port "$out" "$pid" 100)
 if [ -z "$port" ]; then
     echo "live_demo: the demo did not start its inspector" >&2
     cat "$out" "$err" >&2

@@ -229,7 +229,8 @@ static int serve(rcgc_heap *h, cache *c, int first, long seconds)
         fprintf(stderr, "demo: the inspector did not start (%d)\n", rc);
         return 1;
     }
-    printf("inspector: http://127.0.0.1:%d/  (try: curl http://127.0.0.1:%d/v1/heaps/demo)\n",
+    printf("inspector: http://127.0.0.1:%d/  (open it in a browser: the dashboard; or curl "
+           "http://127.0.0.1:%d/v1/heaps/demo)\n",
            rcgc_inspect_port(), rcgc_inspect_port());
     printf("serving requests that leak, %s; Ctrl-C stops\n",
            seconds > 0 ? "for a while" : "until stopped");

@@ -5,7 +5,7 @@
 //   #/object/<heap>/<id>           one object: refcount explained, references, path, site, retained
 //   #/garbage/<heap>               the garbage list grouped by cycle, each drawn as a graph
 // Data comes from protocol v1 (protocol/README.md) on the same origin; nothing else is loaded.
-import { ApiError, EventStream, VirtualTable, api, clear, cycleGraph, el, fmtBytes, fmtDelta, fmtDuration, fmtInt, fmtMs, fmtNs, heapPath, sparkline } from "./lib.js";
+import { ApiError, EventStream, VirtualTable, api, clear, coalesce, cycleGraph, el, fmtBytes, fmtDelta, fmtDuration, fmtInt, fmtMs, fmtNs, heapPath, sparkline } from "./lib.js";
 
 const POLL_MS = 1000;
 const CENSUS_POLL_MS = 2000;
@@ -324,11 +324,25 @@ function overviewView() {
   });
   paintStats();
   for (const h of state.heaps) paintChart(h);
+  const dirty = new Set();
+  let frame = 0;
   return {
     root,
     onStats: paintStats,
-    onCollect: (heap) => (heap ? paintChart(heap) : state.heaps.forEach(paintChart)),
+    onCollect: (heap) => {
+      // One repaint per frame however many collections arrive meanwhile.
+      dirty.add(heap ?? "*");
+      if (!frame)
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          const all = dirty.has("*");
+          const heaps = all ? state.heaps : [...dirty];
+          dirty.clear();
+          heaps.forEach(paintChart);
+        });
+    },
     stop: () => {
+      cancelAnimationFrame(frame);
       sizer.disconnect();
       for (const ch of charts.values()) ch.destroy();
     },
@@ -651,7 +665,8 @@ function garbageView() {
     }
   }
   load();
-  return { root, onCollect: (h) => (h === heap || h === null) && load() };
+  const reload = coalesce(load, 1000);
+  return { root, onCollect: (h) => (h === heap || h === null) && reload(), stop: () => reload.cancel() };
 }
 
 // ---- start ----

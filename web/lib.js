@@ -47,6 +47,46 @@ export function eventsUrl(since) {
   return s ? `/v1/events?${s}` : "/v1/events";
 }
 
+/**
+ * Coalesces calls to an async fn: at most one run at a time and one every `ms`; calls
+ * meanwhile collapse into one more run afterwards. (A busy heap collects hundreds of
+ * times a second: one request per collection would exhaust the browser.)
+ */
+export function coalesce(fn, ms = 1000) {
+  let running = false,
+    again = false,
+    last = 0,
+    timer = null;
+  const run = async () => {
+    timer = null;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    last = performance.now();
+    try {
+      await fn();
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        call();
+      }
+    }
+  };
+  const call = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    if (timer) return;
+    timer = setTimeout(run, Math.max(0, last + ms - performance.now()));
+  };
+  call.cancel = () => clearTimeout(timer);
+  return call;
+}
+
 // ---- numbers for people ----
 
 const intFmt = new Intl.NumberFormat("en-US");

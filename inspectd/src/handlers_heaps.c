@@ -282,6 +282,44 @@ static int add_base(json_t *e, const row *r)
     return bad;
 }
 
+/* The end of a census or sites entry: the baseline and delta when asked. Returns: e, or
+ * NULL (e released) when building it failed. */
+static json_t *row_json_end(json_t *e, const row *r, bool with_base, int bad)
+{
+    if (with_base)
+        bad |= add_base(e, r);
+    if (bad != 0) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* What every census and sites answer starts with: heap, snapshot, baseline. Returns:
+ * non-zero when memory ran out. */
+static int view_head_json(json_t *o, const insp_req *rq, const insp_snap *snap,
+                          const view_params *p)
+{
+    int bad = json_object_set_new(o, "heap", rcgc__json_text(rq->heap));
+    bad |= json_object_set_new(o, "snapshot",
+                               rcgc__json_snapshot(snap->s.serial, snap->s.time_ns));
+    if (p->base != NULL)
+        bad |= json_object_set_new(o, "baseline", rcgc__baseline_ref_json(p->base));
+    return bad;
+}
+
+/* Releases the snapshot and the baseline, then replies o (500 when bad). */
+static int view_reply(insp_resp *rs, json_t *o, int bad, insp_snap *snap, view_params *p)
+{
+    rcgc__snap_free(snap);
+    rcgc__baseline_release(p->base);
+    if (bad != 0) {
+        json_decref(o);
+        return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
+    }
+    return rcgc__reply_json(rs, 200, o);
+}
+
 /* ---- GET /v1/heaps/{heap}/census ---- */
 
 static json_t *type_json(const row *r, bool with_base)
@@ -291,13 +329,7 @@ static json_t *type_json(const row *r, bool with_base)
     bad |= json_object_set_new(e, "tracked", json_boolean(r->tracked));
     bad |= json_object_set_new(e, "objects", rcgc__json_u64(r->objects));
     bad |= json_object_set_new(e, "bytes", rcgc__json_u64(r->bytes));
-    if (with_base)
-        bad |= add_base(e, r);
-    if (bad != 0) {
-        json_decref(e);
-        return NULL;
-    }
-    return e;
+    return row_json_end(e, r, with_base, bad);
 }
 
 static int cmp_key(const void *pa, const void *pb)
@@ -340,11 +372,7 @@ int rcgc__handle_census_get(const insp_req *rq, insp_resp *rs)
     }
     json_t *o = rcgc__json_top();
     if (!bad) {
-        bad |= json_object_set_new(o, "heap", rcgc__json_text(rq->heap));
-        bad |= json_object_set_new(o, "snapshot",
-                                   rcgc__json_snapshot(snap->s.serial, snap->s.time_ns));
-        if (p.base != NULL)
-            bad |= json_object_set_new(o, "baseline", rcgc__baseline_ref_json(p.base));
+        bad |= view_head_json(o, rq, snap, &p);
         json_t *totals = pair_json(snap->s.objects, snap->s.bytes);
         if (p.base != NULL) {
             bad |= json_object_set_new(totals, "baseline",
@@ -358,13 +386,7 @@ int rcgc__handle_census_get(const insp_req *rq, insp_resp *rs)
     }
     free(rows);
     free(keys);
-    rcgc__snap_free(snap);
-    rcgc__baseline_release(p.base);
-    if (bad != 0) {
-        json_decref(o);
-        return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
-    }
-    return rcgc__reply_json(rs, 200, o);
+    return view_reply(rs, o, bad, snap, &p);
 }
 
 /* ---- GET /v1/heaps/{heap}/sites ---- */
@@ -377,13 +399,7 @@ static json_t *site_json(const row *r, bool with_base)
     bad |= json_object_set_new(e, "line", json_integer(r->line));
     bad |= json_object_set_new(e, "objects", rcgc__json_u64(r->objects));
     bad |= json_object_set_new(e, "bytes", rcgc__json_u64(r->bytes));
-    if (with_base)
-        bad |= add_base(e, r);
-    if (bad != 0) {
-        json_decref(e);
-        return NULL;
-    }
-    return e;
+    return row_json_end(e, r, with_base, bad);
 }
 
 /* Sites ordered by (type key, line, file), to find the baseline's sites among them. */
@@ -448,21 +464,11 @@ int rcgc__handle_sites_get(const insp_req *rq, insp_resp *rs)
     }
     json_t *o = rcgc__json_top();
     if (!bad) {
-        bad |= json_object_set_new(o, "heap", rcgc__json_text(rq->heap));
-        bad |= json_object_set_new(o, "snapshot",
-                                   rcgc__json_snapshot(snap->s.serial, snap->s.time_ns));
-        if (p.base != NULL)
-            bad |= json_object_set_new(o, "baseline", rcgc__baseline_ref_json(p.base));
+        bad |= view_head_json(o, rq, snap, &p);
         if (type != NULL)
             bad |= json_object_set_new(o, "type", rcgc__json_text(type));
         bad |= page_json(o, rows, n, &p, "sites", site_json);
     }
     free(rows);
-    rcgc__snap_free(snap);
-    rcgc__baseline_release(p.base);
-    if (bad != 0) {
-        json_decref(o);
-        return rcgc__reply_error(rs, 500, "internal_error", "out of memory");
-    }
-    return rcgc__reply_json(rs, 200, o);
+    return view_reply(rs, o, bad, snap, &p);
 }

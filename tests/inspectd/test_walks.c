@@ -1786,6 +1786,18 @@ static void test_garbage_entry_where(void **state)
 
 static const char *const id_routes[] = {"", "/path"};
 
+/* GET every id route with this id. Returns: how many answered another status than want
+ * (each printed). */
+static int id_routes_wrong(int want, const char *id)
+{
+    int wrong = 0;
+    for (size_t r = 0; r < sizeof id_routes / sizeof id_routes[0]; r++) {
+        json_t *j;
+        wrong += status_wrong(&j, want, W "/objects/%s%s", id, id_routes[r]);
+    }
+    return wrong;
+}
+
 static void test_ids(void **state)
 {
     (void)state;
@@ -1865,12 +1877,7 @@ static void test_ids_hex_uppercase(void **state)
         skip(); /* no address with a letter: nothing to check */
     char upper[32];
     snprintf(upper, sizeof upper, "0x%" PRIXPTR, (uintptr_t)obj);
-    int wrong = 0;
-    for (size_t r = 0; r < sizeof id_routes / sizeof id_routes[0]; r++) {
-        json_t *j;
-        wrong += status_wrong(&j, 200, W "/objects/%s%s", upper, id_routes[r]);
-    }
-    assert_int_equal(wrong, 0);
+    assert_int_equal(id_routes_wrong(200, upper), 0);
 }
 
 /* ... and at most 16 of them: a longer hex id is malformed, even with leading zeros. */
@@ -1880,12 +1887,7 @@ static void test_ids_hex_too_long(void **state)
     void *obj = held(&Child);
     char padded[40];
     snprintf(padded, sizeof padded, "0x%017" PRIxPTR, (uintptr_t)obj);
-    int wrong = 0;
-    for (size_t r = 0; r < sizeof id_routes / sizeof id_routes[0]; r++) {
-        json_t *j;
-        wrong += status_wrong(&j, 400, W "/objects/%s%s", padded, id_routes[r]);
-    }
-    assert_int_equal(wrong, 0);
+    assert_int_equal(id_routes_wrong(400, padded), 0);
 }
 
 /* Unknown heaps on every walk route. */

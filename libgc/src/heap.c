@@ -161,6 +161,7 @@ rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts)
         return NULL;
     memset(h, 0, sizeof *h);
     h->alloc = a;
+    rcgc__pools_init(h, opts->allocator != NULL, opts->disable_pools);
     const char *name = opts->name ? opts->name : "heap";
     size_t n = strlen(name) + 1;
     h->name = rcgc__malloc(h, n);
@@ -181,6 +182,8 @@ rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts)
         rcgc__read_environment(h);
     if (opts->set_threshold)
         memcpy(h->threshold, opts->threshold, sizeof h->threshold);
+    if (!opts->ignore_environment)
+        rcgc__trace_environment(h);
     atomic_init(&h->mail_flag, false);
     atomic_init(&h->snap, NULL);
     atomic_init(&h->snap_readers, 0u);
@@ -225,10 +228,10 @@ static void report_shutdown(rcgc_heap *h)
                 h->name, alive);
         size_t shown = 0;
         for (size_t i = 0; i < h->ntypes && shown < 8; i++) {
-            if (h->types[i]->live == 0)
+            size_t live = rcgc__type_live(h, h->types[i]->type, NULL);
+            if (live == 0)
                 continue;
-            fprintf(stderr, "%s%s: %zu", shown ? ", " : "", h->types[i]->type->name,
-                    h->types[i]->live);
+            fprintf(stderr, "%s%s: %zu", shown ? ", " : "", h->types[i]->type->name, live);
             shown++;
         }
         fprintf(stderr, ")\n");
@@ -260,9 +263,11 @@ void rcgc_heap_free(rcgc_heap *h)
     rcgc__free(h, h->trash, h->trash_cap * sizeof(void *));
     rcgc__free(h, h->garbage, h->garbage_cap * sizeof(void *));
     rcgc__wtab_free(h);
+    rcgc__trace_heap_free(h);
     rcgc__sites_free(h);
     rcgc__hooks_free(h, &h->callbacks);
     rcgc__hooks_free(h, &h->event_hooks);
+    rcgc__pools_destroy(h);
     rcgc__free(h, h->name, strlen(h->name) + 1);
     rcgc_allocator a = h->alloc;
     a.free(h, sizeof *h, a.ctx);

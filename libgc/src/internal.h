@@ -16,8 +16,8 @@
  *    instead of moving entries; holes are compacted when the last pin goes;
  *  - HAS_WEAKREFS is set iff the weakref table has an entry for the object, and every
  *    weak reference in that entry's chain points back at the object;
- *  - a site's and a type record's live counters equal the objects allocated there and
- *    not yet freed.
+ *  - a site's live counter equals the objects allocated there and not yet freed; the
+ *    sites' counters sum to nobjects.
  */
 #ifndef RCGC_INTERNAL_H
 #define RCGC_INTERNAL_H
@@ -34,6 +34,8 @@
 #include <rcgc/rcgc.h>
 #include <rcgc/snapshot.h>
 
+#include "alloc.h"
+
 /* ---- object state bits, in the low byte of rcgc_head.rcgc__info ---- */
 
 #define RCGC__LIST_MASK 7u     /* which object list holds the object */
@@ -41,7 +43,7 @@
 #define RCGC__F_WEAKREFS 16u   /* the weakref table has a chain for it */
 #define RCGC__F_COLLECTING 32u /* in the set being collected; slot = gc_refs */
 #define RCGC__F_VARSIZE 64u    /* allocated by rcgc_new_var: size stored before */
-#define RCGC__F_SPARE 128u     /* unused */
+#define RCGC__F_TRACED 128u    /* tracing holds a trace for it (trace.c) */
 #define RCGC__INFO_FLAGS 0xFFu
 #define RCGC__SITE_ALIGN 256u /* site records are aligned so the byte is free */
 
@@ -65,11 +67,11 @@ typedef struct rcgc__olist {
     uint32_t holes; /* NULL entries below len */
 } rcgc__olist;
 
-/* Per heap and type: the census counters. */
+/* Per heap and type; its census counters are the sums over its sites (rcgc__census_fill),
+ * so an allocation updates one record, not two. */
 typedef struct rcgc__typerec {
     const rcgc_type *type;
-    size_t live, bytes;
-    size_t peak;
+    size_t index; /* position in heap->types */
 } rcgc__typerec;
 
 /* Per heap, type and allocation site (file:line); every header points at one. */
@@ -79,9 +81,17 @@ typedef struct rcgc__site {
     rcgc__typerec *tr;
     const char *file;
     int line;
-    size_t live, bytes;
-    void *raw; /* the unaligned block to free */
+    unsigned fast_class;        /* size class + 1 of a type->size object from the pools, or 0 */
+    size_t live;                /* objects allocated here and not yet freed */
+    size_t var_live, var_bytes; /* of those, rcgc_new_var ones larger than type->size */
+    void *raw;                  /* the unaligned block to free */
 } rcgc__site;
+
+/* The bytes a site's live objects occupy: fixed-size ones are not summed one by one. */
+static inline size_t rcgc__site_bytes(const rcgc__site *s)
+{
+    return (s->live - s->var_live) * (s->type->size + sizeof(rcgc_head)) + s->var_bytes;
+}
 
 /* A (function, argument) registration. */
 typedef struct rcgc__hook {
@@ -124,6 +134,7 @@ struct rcgc_heap {
     rcgc__site **sites; /* open addressing on (type, file, line) */
     size_t sites_cap, nsites;
     rcgc__site *site_cache[64]; /* direct-mapped cache in front of sites */
+    rcgc__site *site_last;      /* the last site allocated from, checked first */
 
     /* weak references: target -> newest weak reference */
     struct rcgc__wtab {
@@ -152,6 +163,14 @@ struct rcgc_heap {
     atomic_uint snap_readers;
     struct rcgc__snapbox *retired; /* replaced snapshots not yet freed (owner only) */
     uint64_t snap_serial, snap_time_ns;
+
+    /* allocation tracing (trace.c): trace_mode is read inline on every allocation */
+    unsigned char trace_mode; /* RCGC__TRACE_OFF / _EXACT / _SAMPLED */
+    int64_t trace_left;       /* sampled: bytes until the next sample */
+    struct rcgc__trace *trace;
+
+    /* the small-object allocator (alloc.c) */
+    rcgc__pools pools;
 };
 
 /* ---- header access ---- */
@@ -214,10 +233,38 @@ uint64_t rcgc__now_ns(void);
 int rcgc__olist_reserve(rcgc_heap *h, rcgc__olist *l, size_t extra);
 /* Appends obj (capacity reserved or grown); sets its list and slot. 0 or ENOMEM. */
 int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj);
+
 /* Appends obj to a list whose capacity was reserved; cannot fail. */
-void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj);
+static inline void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj)
+{
+    rcgc__olist *l = &h->lists[list];
+    uint32_t slot = l->len++;
+    l->items[slot] = obj;
+    rcgc__set_list(obj, list, slot);
+}
+
 /* Unlinks obj from its list (swap-remove, or a hole when pinned); list becomes NONE. */
-void rcgc__olist_remove(rcgc_heap *h, void *obj);
+static inline void rcgc__olist_remove(rcgc_heap *h, void *obj)
+{
+    unsigned list = rcgc__list_of(obj);
+    if (list == RCGC__L_NONE)
+        return;
+    rcgc__olist *l = &h->lists[list];
+    uint32_t slot = rcgc__head(obj)->rcgc__slot;
+    if (RCGC_UNLIKELY(l->pins > 0)) {
+        l->items[slot] = NULL;
+        l->holes++;
+    } else {
+        uint32_t last = --l->len;
+        void *moved = l->items[last];
+        l->items[slot] = moved;
+        rcgc__head(moved)->rcgc__slot = slot; /* obj itself when it was the last */
+    }
+    rcgc__head(obj)->rcgc__info =
+        (rcgc__head(obj)->rcgc__info & ~(uintptr_t)(RCGC__F_COLLECTING | RCGC__LIST_MASK)) |
+        RCGC__L_NONE;
+    rcgc__head(obj)->rcgc__slot = 0;
+}
 void rcgc__olist_pin(rcgc__olist *l);
 void rcgc__olist_unpin(rcgc__olist *l);
 /* Removes holes and renumbers slots (the list must not be pinned by anyone else). */
@@ -240,6 +287,10 @@ void rcgc__untrack(rcgc_heap *h, void *obj);
 /* Frees the memory of obj without calling anything (heap_free). */
 void rcgc__object_release(rcgc_heap *h, void *obj);
 void rcgc__sites_free(rcgc_heap *h);
+/* Fills out[0..ntypes) with the census of every type, summed over its sites. */
+void rcgc__census_fill(const rcgc_heap *h, rcgc_census_entry *out);
+/* Live objects (and, if bytes is not NULL, their bytes) of type t: O(sites). */
+size_t rcgc__type_live(const rcgc_heap *h, const rcgc_type *t, size_t *bytes);
 size_t rcgc__object_bytes(const void *obj);
 
 /* ---- collection (collect.c) ---- */
@@ -272,6 +323,22 @@ void rcgc__emit(rcgc_heap *h, const rcgc_event *ev);
 void rcgc__run_callbacks(rcgc_heap *h, int phase, const rcgc_collect_info *info);
 void rcgc__read_environment(rcgc_heap *h);
 void rcgc__hooks_free(rcgc_heap *h, rcgc__hooks *hs);
+
+/* ---- allocation tracing (trace.c) ---- */
+
+enum { RCGC__TRACE_OFF = 0, RCGC__TRACE_EXACT = 1, RCGC__TRACE_SAMPLED = 2 };
+
+/* Called by object_new when trace_mode says so (exact: every object; sampled: when
+ * trace_left went below 0), after obj is fully initialised; bytes is the whole block.
+ * Records a trace (and sets RCGC__F_TRACED) or, out of memory, silently skips it. In
+ * sampled mode it also draws the next trace_left. */
+void rcgc__trace_alloc(rcgc_heap *h, void *obj, size_t bytes, const char *file, int line);
+/* Called by object_free for an object with RCGC__F_TRACED, before its memory goes. */
+void rcgc__trace_free(rcgc_heap *h, void *obj, size_t bytes);
+/* RCGC_TRACEMALLOC at heap creation (unless ignore_environment). */
+void rcgc__trace_environment(rcgc_heap *h);
+/* Releases everything tracing holds (heap_free, after the last object died). */
+void rcgc__trace_heap_free(rcgc_heap *h);
 
 /* ---- other threads (thread.c) ---- */
 

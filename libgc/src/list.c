@@ -22,14 +22,6 @@ int rcgc__olist_reserve(rcgc_heap *h, rcgc__olist *l, size_t extra)
     return 0;
 }
 
-void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj)
-{
-    rcgc__olist *l = &h->lists[list];
-    uint32_t slot = l->len++;
-    l->items[slot] = obj;
-    rcgc__set_list(obj, list, slot);
-}
-
 int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj)
 {
     rcgc__olist *l = &h->lists[list];
@@ -37,28 +29,6 @@ int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj)
         return RCGC_ENOMEM;
     rcgc__olist_push_reserved(h, list, obj);
     return 0;
-}
-
-void rcgc__olist_remove(rcgc_heap *h, void *obj)
-{
-    unsigned list = rcgc__list_of(obj);
-    if (list == RCGC__L_NONE)
-        return;
-    rcgc__olist *l = &h->lists[list];
-    uint32_t slot = rcgc__head(obj)->rcgc__slot;
-    if (l->pins > 0) {
-        l->items[slot] = NULL;
-        l->holes++;
-    } else {
-        uint32_t last = --l->len;
-        if (slot != last) {
-            void *moved = l->items[last];
-            l->items[slot] = moved;
-            rcgc__head(moved)->rcgc__slot = slot;
-        }
-    }
-    rcgc__clear_flag(obj, RCGC__F_COLLECTING);
-    rcgc__set_list(obj, RCGC__L_NONE, 0);
 }
 
 void rcgc__olist_compact(rcgc__olist *l)

@@ -33,6 +33,7 @@ static rcgc__typerec *typerec_get(rcgc_heap *h, const rcgc_type *t)
         return NULL;
     memset(tr, 0, sizeof *tr);
     tr->type = t;
+    tr->index = h->ntypes;
     h->types[h->ntypes++] = tr;
     return tr;
 }
@@ -95,6 +96,9 @@ static rcgc__site *site_get(rcgc_heap *h, const rcgc_type *t, const char *file, 
     s->file = file;
     s->line = line;
     s->raw = raw;
+    size_t fixed = t->size + sizeof(rcgc_head);
+    if (t->size <= RCGC__SMALL_MAX && fixed <= RCGC__SMALL_MAX && !h->pools.disabled)
+        s->fast_class = rcgc__size_class(fixed) + 1;
     size_t j = hv & (h->sites_cap - 1);
     while (h->sites[j] != NULL)
         j = (j + 1) & (h->sites_cap - 1);
@@ -102,6 +106,36 @@ static rcgc__site *site_get(rcgc_heap *h, const rcgc_type *t, const char *file, 
     h->nsites++;
     *cache = s;
     return s;
+}
+
+void rcgc__census_fill(const rcgc_heap *h, rcgc_census_entry *out)
+{
+    for (size_t i = 0; i < h->ntypes; i++) {
+        const rcgc_type *t = h->types[i]->type;
+        out[i] = (rcgc_census_entry){t, t->name, 0, 0, rcgc__is_container_type(t)};
+    }
+    for (size_t i = 0; i < h->sites_cap; i++) {
+        const rcgc__site *s = h->sites[i];
+        if (s != NULL) {
+            out[s->tr->index].count += s->live;
+            out[s->tr->index].bytes += rcgc__site_bytes(s);
+        }
+    }
+}
+
+size_t rcgc__type_live(const rcgc_heap *h, const rcgc_type *t, size_t *bytes)
+{
+    size_t live = 0, b = 0;
+    for (size_t i = 0; i < h->sites_cap; i++) {
+        const rcgc__site *s = h->sites[i];
+        if (s != NULL && s->type == t) {
+            live += s->live;
+            b += rcgc__site_bytes(s);
+        }
+    }
+    if (bytes != NULL)
+        *bytes = b;
+    return live;
 }
 
 void rcgc__sites_free(rcgc_heap *h)
@@ -149,6 +183,51 @@ static void *block_start(const void *obj)
     return p;
 }
 
+/* Small blocks from the heap's pools, larger ones (or all, with pools disabled) from
+ * the allocator hooks. */
+static inline void *block_alloc(rcgc_heap *h, size_t bytes)
+{
+    if (RCGC_LIKELY(bytes <= RCGC__SMALL_MAX && !h->pools.disabled))
+        return rcgc__pool_alloc(h, &h->pools, rcgc__size_class(bytes));
+    void *p = rcgc__malloc(h, bytes);
+    if (p != NULL) {
+        h->pools.large_objects++;
+        h->pools.large_bytes += bytes;
+    }
+    return p;
+}
+
+static inline void block_free(rcgc_heap *h, void *p, size_t bytes)
+{
+    if (RCGC_LIKELY(bytes <= RCGC__SMALL_MAX && !h->pools.disabled)) {
+        rcgc__pool_free(h, &h->pools, p);
+        return;
+    }
+    h->pools.large_objects--;
+    h->pools.large_bytes -= bytes;
+    rcgc__free(h, p, bytes);
+}
+
+/* memset with constant sizes for the common small payloads (a few stores, no call). */
+static inline void zero_payload(void *obj, size_t size)
+{
+    switch (size) {
+    case 0:
+        break;
+    case 16:
+        memset(obj, 0, 16);
+        break;
+    case 32:
+        memset(obj, 0, 32);
+        break;
+    case 48:
+        memset(obj, 0, 48);
+        break;
+    default:
+        memset(obj, 0, size);
+    }
+}
+
 static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const char *file,
                         int line)
 {
@@ -159,18 +238,26 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
     if (size > SIZE_MAX - extra)
         return NULL;
     rcgc__safepoint_check(h);
-    rcgc__site *s = site_get(h, t, file, line);
-    if (s == NULL)
-        return NULL;
+    rcgc__site *s = h->site_last;
+    if (RCGC_UNLIKELY(s == NULL || s->line != line || s->file != file || s->type != t)) {
+        if ((s = site_get(h, t, file, line)) == NULL)
+            return NULL;
+        h->site_last = s;
+    }
     bool container = rcgc__is_container_type(t);
     if (container) {
         h->count[0]++;
-        rcgc__collect_automatic(h);
+#ifndef RCGC_GC_STRESS
+        if (RCGC_UNLIKELY(h->count[0] > h->threshold[0]))
+#endif
+            rcgc__collect_automatic(h);
     }
     unsigned list = container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
     char *block = NULL;
-    if (rcgc__olist_reserve(h, &h->lists[list], 1) == 0)
-        block = rcgc__malloc(h, size + extra);
+    size_t bytes = size + extra;
+    rcgc__olist *l = &h->lists[list];
+    if (RCGC_LIKELY(l->len < l->cap) || rcgc__olist_reserve(h, l, 1) == 0)
+        block = block_alloc(h, bytes);
     if (block == NULL) {
         if (container && h->count[0] > 0)
             h->count[0]--;
@@ -182,18 +269,19 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
     }
     rcgc_head *hd = (rcgc_head *)(void *)block;
     void *obj = hd + 1;
-    memset(obj, 0, size);
+    zero_payload(obj, size);
     hd->rcgc__info = (uintptr_t)s | (var ? RCGC__F_VARSIZE : 0u);
     hd->rcgc__refcnt = 1;
     rcgc__olist_push_reserved(h, list, obj);
-    size_t bytes = size + extra;
     s->live++;
-    s->bytes += bytes;
-    s->tr->live++;
-    s->tr->bytes += bytes;
-    if (s->tr->live > s->tr->peak)
-        s->tr->peak = s->tr->live;
+    if (var) {
+        s->var_live++;
+        s->var_bytes += bytes;
+    }
     h->nobjects++;
+    if (RCGC_UNLIKELY(h->trace_mode != RCGC__TRACE_OFF) &&
+        (h->trace_mode == RCGC__TRACE_EXACT || (h->trace_left -= (int64_t)bytes) < 0))
+        rcgc__trace_alloc(h, obj, bytes, file, line);
     return obj;
 }
 
@@ -201,6 +289,32 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
 {
     if (type == NULL)
         return NULL;
+#ifndef RCGC_GC_STRESS
+    /* The fast path: the site of the last allocation, a small block, room in the list,
+     * no collection due, nobody waiting at the safepoint, no tracing. Anything else
+     * takes object_new, which handles every case. */
+    bool container = rcgc__is_container_type(type);
+    unsigned list = container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
+    rcgc__site *s = h != NULL ? h->site_last : NULL;
+    if (RCGC_LIKELY(s != NULL && s->type == type && s->line == line && s->file == file &&
+                    s->fast_class != 0 && h->trace_mode == RCGC__TRACE_OFF &&
+                    h->lists[list].len < h->lists[list].cap &&
+                    (!container || h->count[0] < h->threshold[0]) &&
+                    !atomic_load_explicit(&h->mail_flag, memory_order_relaxed))) {
+        rcgc_head *hd = rcgc__pool_alloc(h, &h->pools, s->fast_class - 1);
+        if (hd == NULL)
+            return NULL;
+        void *obj = hd + 1;
+        zero_payload(obj, type->size);
+        hd->rcgc__info = (uintptr_t)s;
+        hd->rcgc__refcnt = 1;
+        rcgc__olist_push_reserved(h, list, obj);
+        h->count[0] += container;
+        s->live++;
+        h->nobjects++;
+        return obj;
+    }
+#endif
     return object_new(h, type, type->size, file, line);
 }
 
@@ -211,22 +325,25 @@ void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size, const char
 }
 
 /* Frees the block of an unlisted object and updates the counters. */
-static void object_free(rcgc_heap *h, void *obj)
+static inline void object_free(rcgc_heap *h, void *obj)
 {
     rcgc__site *s = rcgc__site_of(obj);
     size_t bytes = block_size(obj);
     s->live--;
-    s->bytes -= bytes;
-    s->tr->live--;
-    s->tr->bytes -= bytes;
+    if (rcgc__flags(obj) & RCGC__F_VARSIZE) {
+        s->var_live--;
+        s->var_bytes -= bytes;
+    }
     h->nobjects--;
     if (rcgc__is_container_type(s->type) && h->count[0] > 0)
         h->count[0]--;
+    if (RCGC_UNLIKELY(rcgc__flags(obj) & RCGC__F_TRACED))
+        rcgc__trace_free(h, obj, bytes);
     void *start = block_start(obj);
-#ifdef RCGC_DEBUG_INVARIANTS
+#if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
     memset(start, 0xdb, bytes); /* a use after free reads a recognisable pattern */
 #endif
-    rcgc__free(h, start, bytes);
+    block_free(h, start, bytes);
 }
 
 void rcgc__object_release(rcgc_heap *h, void *obj)
@@ -333,6 +450,17 @@ static void resurrect(rcgc_heap *h, void *obj, bool container)
 static void die_body(rcgc_heap *h, void *obj)
 {
     const rcgc_type *t = rcgc__type(obj);
+    if (RCGC_LIKELY(t->finalize == NULL && t->legacy_del == NULL &&
+                    !(rcgc__flags(obj) & RCGC__F_WEAKREFS))) {
+        /* Nothing can resurrect it: the common case, without the checks below. */
+        rcgc__olist_remove(h, obj);
+        if (t->dealloc != NULL) {
+            t->dealloc(obj);
+            rcgc__olist_remove(h, obj);
+        }
+        object_free(h, obj);
+        return;
+    }
     bool container = rcgc__is_container_type(t);
     if (t->finalize != NULL && !(container && (rcgc__flags(obj) & RCGC__F_FINALIZED))) {
         /* CPython keeps a dying container tracked while its finalizer runs, so that a
@@ -382,6 +510,13 @@ static bool trash_deposit(rcgc_heap *h, void *obj)
     return true;
 }
 
+/* The outermost death runs the deferred ones, each from a shallow stack. */
+static void trash_drain(rcgc_heap *h)
+{
+    while (h->trash_len > 0)
+        die_body(h, h->trash[--h->trash_len]);
+}
+
 void rcgc__object_die(rcgc_heap *h, void *obj)
 {
     if (h->dealloc_depth >= RCGC__TRASH_DEPTH && trash_deposit(h, obj))
@@ -391,11 +526,8 @@ void rcgc__object_die(rcgc_heap *h, void *obj)
      * still come back to zero. */
     h->dealloc_depth++;
     die_body(h, obj);
-    if (h->dealloc_depth == 1) {
-        /* The outermost death: run the deferred ones, each from a shallow stack. */
-        while (h->trash_len > 0)
-            die_body(h, h->trash[--h->trash_len]);
-    }
+    if (h->dealloc_depth == 1)
+        trash_drain(h);
     h->dealloc_depth--;
 }
 
@@ -409,7 +541,28 @@ void rcgc__decref_slow(void *obj)
         return;
     }
     hd->rcgc__refcnt = 0;
-    if (rcgc__list_of(obj) == RCGC__L_NONE && s->heap->unlisted > 0)
-        s->heap->unlisted--; /* it lost its list when memory ran out; now it dies */
-    rcgc__object_die(s->heap, obj);
+    rcgc_heap *h = s->heap;
+    const rcgc_type *t = s->type;
+    unsigned flags = rcgc__flags(obj);
+    unsigned list = flags & RCGC__LIST_MASK;
+    if (RCGC_LIKELY(list != RCGC__L_NONE &&
+                    !(flags & (RCGC__F_WEAKREFS | RCGC__F_TRACED | RCGC__F_VARSIZE)) &&
+                    t->finalize == NULL && t->legacy_del == NULL &&
+                    h->dealloc_depth < RCGC__TRASH_DEPTH)) {
+        /* The fast path of a death nothing can resurrect (die_body's first case). */
+        h->dealloc_depth++;
+        rcgc__olist_remove(h, obj);
+        if (t->dealloc != NULL) {
+            t->dealloc(obj);
+            rcgc__olist_remove(h, obj);
+        }
+        object_free(h, obj);
+        if (RCGC_UNLIKELY(h->dealloc_depth == 1 && h->trash_len > 0))
+            trash_drain(h);
+        h->dealloc_depth--;
+        return;
+    }
+    if (list == RCGC__L_NONE && h->unlisted > 0)
+        h->unlisted--; /* it lost its list when memory ran out; now it dies */
+    rcgc__object_die(h, obj);
 }

@@ -149,19 +149,17 @@ int rcgc__snapshot_publish(rcgc_heap *h)
     s->enabled = h->enabled;
     s->debug = h->debug;
     memcpy(s->stats, h->stats, sizeof s->stats);
-    for (size_t i = 0; i < h->ntypes; i++) {
-        const rcgc__typerec *tr = h->types[i];
-        types[i] = (rcgc_census_entry){tr->type, tr->type->name, tr->live, tr->bytes,
-                                       rcgc__is_container_type(tr->type)};
-        s->bytes += tr->bytes;
-    }
+    rcgc__census_fill(h, types);
+    for (size_t i = 0; i < h->ntypes; i++)
+        s->bytes += types[i].bytes;
     s->ntypes = h->ntypes;
     s->types = types;
     size_t k = 0;
     for (size_t i = 0; i < h->sites_cap; i++) {
         const rcgc__site *st = h->sites[i];
         if (st != NULL && st->live > 0)
-            sites[k++] = (rcgc__site_entry){st->type, st->file, st->line, st->live, st->bytes};
+            sites[k++] = (rcgc__site_entry){st->type, st->file, st->line, st->live,
+                                            rcgc__site_bytes(st)};
     }
     s->nsites = k;
     s->sites = sites;

@@ -84,15 +84,27 @@ int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg)
 {
     if (h == NULL || fn == NULL)
         return RCGC_EINVAL;
-    for (size_t i = 0; i < h->ntypes; i++) {
-        const rcgc__typerec *tr = h->types[i];
-        rcgc_census_entry e = {tr->type, tr->type->name, tr->live, tr->bytes,
-                               rcgc__is_container_type(tr->type)};
-        int r = fn(&e, arg);
-        if (r != 0)
-            return r;
+    /* The table comes from the stack or the hooks; without memory, each type's sites are
+     * summed on the spot (O(types * sites)). */
+    size_t n = h->ntypes;
+    rcgc_census_entry small[64];
+    rcgc_census_entry *all = n <= 64 ? small : rcgc__malloc(h, n * sizeof *all);
+    if (all != NULL)
+        rcgc__census_fill(h, all);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (all != NULL) {
+            r = fn(&all[i], arg);
+            continue;
+        }
+        const rcgc_type *t = h->types[i]->type;
+        rcgc_census_entry e = {t, t->name, 0, 0, rcgc__is_container_type(t)};
+        e.count = rcgc__type_live(h, t, &e.bytes);
+        r = fn(&e, arg);
     }
-    return 0;
+    if (all != small)
+        rcgc__free(h, all, n * sizeof *all);
+    return r;
 }
 
 /* ---- freezing ---- */

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>     /* FILE */
 #include <sys/types.h> /* ssize_t */
 
 #include <rcgc/export.h>
@@ -125,6 +126,7 @@ typedef struct rcgc_heap_options {
     bool ignore_environment; /* do not read RCGC_DEBUG / RCGC_THRESHOLD */
     rcgc_panic_fn panic;     /* NULL: print the message to stderr and abort() */
     void *panic_arg;
+    bool disable_pools; /* every object from the allocator, none from the heap's pools */
 } rcgc_heap_options;
 
 /* Creates a heap (rcgc_heap_new: default options and this name). RCGC_DEBUG (comma list of
@@ -429,6 +431,59 @@ typedef int (*rcgc_census_fn)(const rcgc_census_entry *e, void *arg);
  * Returns: 0, or the visitor's non-zero result. Errors: RCGC_EINVAL for a NULL heap or
  * visitor. Ownership: the entry is borrowed for the call. Thread safety: owner thread. */
 RCGC_API int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg);
+
+/* ---- the small-object allocator (pymalloc's design, per heap) ---- */
+
+/* Objects whose block (16-byte header, payload and, for rcgc_new_var, a 16-byte size
+ * prefix) is at most RCGC_SMALL_REQUEST_THRESHOLD bytes come from the heap's pools
+ * (unless options.disable_pools): a
+ * pool (pool_size bytes in the statistics) holds blocks of one size class (multiples of
+ * 16 bytes), an arena is 64 pools, mapped from the OS (mmap) with the default allocator,
+ * or taken from the heap's allocator hooks when the options give some (then with one
+ * pool of slack for alignment, counted as bytes lost to arena alignment). The
+ * most used arenas serve first, so that the others empty out; an arena whose pools are
+ * all empty goes back to the OS (one empty arena is kept in reserve). Larger objects and
+ * the collector's own tables come from the allocator hooks. */
+#define RCGC_SMALL_REQUEST_THRESHOLD 512
+#define RCGC_SIZE_CLASSES 32
+
+typedef struct {
+    size_t size;             /* block size of the class: 16 * (index + 1) */
+    size_t pools;            /* pools of this class that hold at least one block */
+    size_t blocks_in_use;    /* blocks handed out */
+    size_t blocks_available; /* free blocks in those pools (carved or not) */
+} rcgc_size_class_stats;
+
+/* sys._debugmallocstats as data. Every byte of every arena is in exactly one of
+ * bytes_in_allocated_blocks, bytes_in_available_blocks, unused_pools * pool_size,
+ * bytes_lost_pool_headers, bytes_lost_quantization and bytes_lost_arena_alignment; their
+ * sum is arenas_current * arena_size + bytes_lost_arena_alignment (the "Total" line). */
+typedef struct {
+    size_t small_request_threshold; /* RCGC_SMALL_REQUEST_THRESHOLD */
+    size_t pool_size, arena_size;   /* bytes */
+    rcgc_size_class_stats classes[RCGC_SIZE_CLASSES];
+    size_t arenas_allocated_total; /* arenas ever mapped */
+    size_t arenas_reclaimed;       /* arenas given back */
+    size_t arenas_highwater;       /* most arenas held at once */
+    size_t arenas_current;         /* arenas held now */
+    size_t bytes_in_allocated_blocks;
+    size_t bytes_in_available_blocks;
+    size_t unused_pools;               /* empty pools in held arenas */
+    size_t bytes_lost_pool_headers;    /* pool headers */
+    size_t bytes_lost_quantization;    /* pool tails too small for one more block */
+    size_t bytes_lost_arena_alignment; /* arena bytes before the first / after the last pool */
+    size_t large_objects, large_bytes; /* objects (and their bytes) from the allocator hooks */
+} rcgc_malloc_stats;
+
+/* Fills *out with the allocator's figures; O(arenas + pools in use), no walk of objects.
+ * Errors: RCGC_EINVAL for a NULL heap or out. Thread safety: owner thread (the inspector
+ * reads the copy published in the heap's snapshot). */
+RCGC_API int rcgc_malloc_stats_get(const rcgc_heap *h, rcgc_malloc_stats *out);
+
+/* Writes the figures in the layout of CPython's sys._debugmallocstats (the pymalloc
+ * part: the size-class table, then the arena and byte lines) to out. Returns: 0, or
+ * RCGC_EINVAL for a NULL heap or stream. Thread safety: owner thread. */
+RCGC_API int rcgc_debug_malloc_stats(const rcgc_heap *h, FILE *out);
 
 /* ---- threads: the host and the inspector (DESIGN.md, Threads) ---- */
 

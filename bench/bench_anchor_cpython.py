@@ -19,6 +19,15 @@ SEED = 0x5EED2024
 MASK = (1 << 64) - 1
 
 
+def rss_bytes():
+    """Resident bytes of this process now (/proc/self/statm), 0 where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 class Node:
     __slots__ = ("a", "b")
 
@@ -39,6 +48,7 @@ def main():
     objects = live + 2 * pairs
 
     gc.disable()
+    rss_before = rss_bytes()
     nodes = [Node() for _ in range(live)]
     s = SEED
     for x in nodes:
@@ -49,10 +59,14 @@ def main():
     del x
 
     gc.collect()  # warm-up: everything moves to the oldest generation
+    rss_after = rss_bytes()
     others = len(gc.get_objects()) - live  # the interpreter's own containers, also scanned
     print(f"# bench_anchor_cpython: {live} live nodes, {pairs} garbage pairs, {reps} reps, "
           f"{platform.python_implementation()} {platform.python_version()}, "
           f"{others} other tracked objects")
+    grown = max(rss_after - rss_before, 0)
+    print(f"MEMORY name=cpython live={live} rss_growth_bytes={grown} "
+          f"bytes_per_node={grown / live:.1f}")
     times = []
     found = []
     for r in range(reps):

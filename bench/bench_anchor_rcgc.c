@@ -48,6 +48,7 @@ int main(int argc, char **argv)
     if (!ns || !live)
         return 1;
 
+    uint64_t rss_before = bench_rss_bytes();
     rcgc_heap_options opts = {.name = "bench", .ignore_environment = true};
     rcgc_heap *h = rcgc_heap_new_with(&opts);
     if (!h)
@@ -71,6 +72,10 @@ int main(int argc, char **argv)
     ssize_t warm = rcgc_collect(h, 2);
     if (warm != 0)
         printf("warning: the warm-up collection found %zd unreachable objects\n", warm);
+    bench_report_memory("rcgc", args.live, rss_before, bench_rss_bytes());
+    /* Steady state: a young collection gives back the full collection's scratch list. */
+    (void)rcgc_collect(h, 0);
+    bench_report_memory("rcgc-steady", args.live, rss_before, bench_rss_bytes());
 
     long long collected = -2; /* -2: not yet seen; -1: the reps disagree */
     for (uint32_t r = 0; r < args.reps; r++) {

@@ -4,10 +4,13 @@
  * on at the default thresholds. Anchors in the same run: calloc + free of the same bytes
  * (header + payload) in the same ring.
  *   empty:  the slots stay NULL
- *   filled: both slots take a reference to a long-lived object, dropped by dealloc */
+ *   filled: both slots take a reference to a long-lived object, dropped by dealloc
+ *   traced: empty, with exact allocation tracing (1 frame) on the same heap
+ *   sampled: empty, with sampled tracing (one sample per 512 KiB) on the same heap */
 #define _POSIX_C_SOURCE 200809L
 
 #include <rcgc/rcgc.h>
+#include <rcgc/tracemalloc.h>
 
 #include "bench_common.h"
 #include "bench_node.h"
@@ -62,6 +65,20 @@ static uint64_t churn_rcgc(rcgc_heap *h, uint32_t ops, void *fill)
     return t;
 }
 
+/* churn_rcgc (empty) while h traces: exactly (sample_bytes 0) or sampled. */
+static uint64_t churn_traced(rcgc_heap *h, uint32_t ops, size_t sample_bytes)
+{
+    int rc = sample_bytes ? rcgc_tracemalloc_start_sampled(h, 1, sample_bytes)
+                          : rcgc_tracemalloc_start(h, 1);
+    if (rc != 0) {
+        fprintf(stderr, "bench_churn: cannot start tracing: %s\n", rcgc_strerror(rc));
+        exit(1);
+    }
+    uint64_t t = churn_rcgc(h, ops, NULL);
+    rcgc_tracemalloc_stop(h);
+    return t;
+}
+
 static uint64_t churn_calloc(uint32_t ops, void *fill)
 {
     uint64_t t0 = bench_now_ns();
@@ -107,10 +124,8 @@ int main(int argc, char **argv)
     struct {
         const char *name;
         uint64_t ns[1000];
-    } rows[4] = {{"rcgc_empty", {0}},
-                 {"calloc_empty", {0}},
-                 {"rcgc_filled", {0}},
-                 {"calloc_filled", {0}}};
+    } rows[6] = {{"rcgc_empty", {0}},    {"calloc_empty", {0}}, {"rcgc_filled", {0}},
+                 {"calloc_filled", {0}}, {"rcgc_traced", {0}},  {"rcgc_sampled", {0}}};
     churn_rcgc(h, ops / 10, NULL); /* warm-up: pools and malloc arenas */
     churn_calloc(ops / 10, NULL);
     for (uint32_t r = 0; r < reps; r++) { /* interleaved, so drift hits all rows alike */
@@ -118,8 +133,10 @@ int main(int argc, char **argv)
         rows[1].ns[r] = churn_calloc(ops, NULL);
         rows[2].ns[r] = churn_rcgc(h, ops, keep);
         rows[3].ns[r] = churn_calloc(ops, &calloc_target);
+        rows[4].ns[r] = churn_traced(h, ops, 0);
+        rows[5].ns[r] = churn_traced(h, ops, 512 * 1024);
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         double med = bench_median(rows[i].ns, reps);
         printf("RESULT name=%s ops=%u reps=%u median_ns=%.0f ns_per_op=%.3f\n", rows[i].name,
                ops, reps, med, med / (double)ops);

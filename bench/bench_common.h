@@ -64,6 +64,30 @@ static int bench_cmp_u64(const void *x, const void *y)
 }
 
 /* The median of n > 0 samples (the mean of the middle two for even n); v is sorted. */
+/* Resident bytes of this process now (/proc/self/statm), 0 where unavailable. */
+static inline uint64_t bench_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * 4096u; /* Linux statm counts 4 KiB pages here */
+}
+
+/* The memory line run_anchor.sh parses: the growth of the resident set from before the
+ * live graph was built to after the warm-up collection (graph, holders and the
+ * collector's own tables), per live node. */
+static inline void bench_report_memory(const char *name, uint32_t live, uint64_t rss_before,
+                                       uint64_t rss_after)
+{
+    uint64_t grown = rss_after > rss_before ? rss_after - rss_before : 0;
+    printf("MEMORY name=%s live=%u rss_growth_bytes=%llu bytes_per_node=%.1f\n", name, live,
+           (unsigned long long)grown, (double)grown / live);
+}
+
 static inline double bench_median(uint64_t *v, size_t n)
 {
     qsort(v, n, sizeof *v, bench_cmp_u64);

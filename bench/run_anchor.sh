@@ -119,6 +119,23 @@ END {
     printf "%-18s %7s   target %-6s %s\n", "rcgc/floor", r3, "<= 3", verdict(r3, "<=", 3)
 }' "$out"
 
+echo
+echo "== anchor graph: memory, resident-set growth from before the graph to after the warm-up"
+awk '
+/^MEMORY / {
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    b[v["name"]] = v["bytes_per_node"]; order[++k] = v["name"]
+}
+END {
+    printf "%-12s %14s\n", "contender", "bytes/node"
+    for (i = 1; i <= k; i++) printf "%-12s %14.1f\n", order[i], b[order[i]]
+    if (b["cpython"] > 0 && b["rcgc"] > 0) {
+        r = b["rcgc"] / b["cpython"]; s = b["rcgc-steady"] / b["cpython"]
+        printf "rcgc/CPython %7.2f   target <= 0.75 %s (after the full collection)\n", r, r <= 0.75 ? "met" : "NOT met"
+        printf "rcgc/CPython %7.2f   (steady state: after the next young collection)\n", s
+    }
+}' "$out"
+
 churn_ops=${BENCH_CHURN_OPS:-10000000}
 if [ "$churn_ops" != 0 ] && b=$(find_bin bench_churn) && [ -n "$b" ]; then
     : >"$out"
@@ -134,7 +151,11 @@ if [ "$churn_ops" != 0 ] && b=$(find_bin bench_churn) && [ -n "$b" ]; then
         printf "%-14s %10s\n", "variant", "ns/op"
         for (i = 1; i <= k; i++) printf "%-14s %10.2f\n", order[i], ns[order[i]]
         if (ns["calloc_empty"] > 0)
-            printf "rcgc/calloc: empty %.2f, filled %.2f\n", ns["rcgc_empty"] / ns["calloc_empty"],
-                   ns["rcgc_filled"] / ns["calloc_filled"]
+            printf "rcgc/calloc: empty %.2f, filled %.2f   target <= 0.7\n",
+                   ns["rcgc_empty"] / ns["calloc_empty"], ns["rcgc_filled"] / ns["calloc_filled"]
+        if (ns["rcgc_traced"] > 0)
+            printf "traced/rcgc (exact, 1 frame) %.2f   target <= 2\n", ns["rcgc_traced"] / ns["rcgc_empty"]
+        if (ns["rcgc_sampled"] > 0)
+            printf "sampled/rcgc (512 KiB) %.3f   target <= 1.03\n", ns["rcgc_sampled"] / ns["rcgc_empty"]
     }' "$out"
 fi

@@ -492,8 +492,9 @@ int rcgc_inspect_start(const rcgc_inspect_options *opts)
         pthread_mutex_unlock(&g_lock);
         if (err == ENOMEM)
             return RCGC_ENOMEM;
-        /* -1 .. -5 are RCGC_E* codes: an errno that small, or none, reads as -EPROTO. */
-        return err > 5 ? -err : -EPROTO;
+        /* -1 .. -6 (RCGC_EIO) are RCGC_E* codes: an errno that small, or none, reads as
+         * -EPROTO. */
+        return err > -RCGC_EIO ? -err : -EPROTO;
     }
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     const union MHD_DaemonInfo *fi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);

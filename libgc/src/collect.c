@@ -480,6 +480,7 @@ ssize_t rcgc__collect(rcgc_heap *h, int generation, bool quiet)
     if (!quiet)
         rcgc__run_callbacks(h, RCGC_PHASE_START, &info);
     ssize_t r = collect_main(h, generation, &info);
+    rcgc__olists_trim(h, generation);
     if (!quiet)
         rcgc__run_callbacks(h, RCGC_PHASE_STOP, &info);
     h->collecting = 0;

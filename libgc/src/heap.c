@@ -36,6 +36,8 @@ const char *rcgc_strerror(int code)
         return "busy: not allowed in this state";
     case RCGC_ETIMEDOUT:
         return "timed out";
+    case RCGC_EIO:
+        return "input/output error";
     default:
         return "unknown error";
     }

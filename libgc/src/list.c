@@ -68,3 +68,26 @@ int rcgc__move(rcgc_heap *h, void *obj, unsigned to)
     rcgc__olist_push_reserved(h, to, obj);
     return 0;
 }
+
+/* Gives back the tail of arrays that collections left mostly empty: a list over
+ * RCGC__TRIM_MIN entries that is less than a quarter full shrinks to twice its length
+ * (a failed realloc keeps it). The collection's scratch lists (WORK, LEGACY) are kept
+ * after a full collection, whose next run needs them at full size again, and trimmed
+ * after a young one. */
+#define RCGC__TRIM_MIN 1024u
+void rcgc__olists_trim(rcgc_heap *h, int generation)
+{
+    for (unsigned i = 0; i < RCGC__NLISTS; i++) {
+        rcgc__olist *l = &h->lists[i];
+        if (l->pins > 0 || l->cap <= RCGC__TRIM_MIN || l->len >= l->cap / 4)
+            continue;
+        if ((i == RCGC__L_WORK || i == RCGC__L_LEGACY) && generation == 2)
+            continue;
+        size_t ncap = (size_t)l->len * 2 < RCGC__TRIM_MIN ? RCGC__TRIM_MIN : (size_t)l->len * 2;
+        void *p = rcgc__realloc(h, l->items, l->cap * sizeof(void *), ncap * sizeof(void *));
+        if (p == NULL)
+            continue;
+        l->items = p;
+        l->cap = (uint32_t)ncap;
+    }
+}

@@ -297,10 +297,10 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
     unsigned list = container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
     rcgc__site *s = h != NULL ? h->site_last : NULL;
     if (RCGC_LIKELY(s != NULL && s->type == type && s->line == line && s->file == file &&
-                    s->fast_class != 0 && h->trace_mode == RCGC__TRACE_OFF &&
-                    h->lists[list].len < h->lists[list].cap &&
+                    s->fast_class != 0 && h->lists[list].len < h->lists[list].cap &&
                     (!container || h->count[0] < h->threshold[0]) &&
-                    !atomic_load_explicit(&h->mail_flag, memory_order_relaxed))) {
+                    !atomic_load_explicit(&h->mail_flag, memory_order_relaxed) &&
+                    rcgc__trace_fast(h, type->size + sizeof(rcgc_head)))) {
         rcgc_head *hd = rcgc__pool_alloc(h, &h->pools, s->fast_class - 1);
         if (hd == NULL)
             return NULL;
@@ -312,6 +312,8 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
         h->count[0] += container;
         s->live++;
         h->nobjects++;
+        if (RCGC_UNLIKELY(h->trace_mode == RCGC__TRACE_EXACT))
+            rcgc__trace_alloc(h, obj, type->size + sizeof(rcgc_head), file, line);
         return obj;
     }
 #endif

@@ -138,6 +138,8 @@ int rcgc__snapshot_publish(rcgc_heap *h)
     rcgc__site_entry *sites = (rcgc__site_entry *)(void *)(types + h->ntypes);
     s->serial = ++h->snap_serial;
     s->time_ns = rcgc__now_ns();
+    (void)rcgc_malloc_stats_get(h, &s->malloc);
+    (void)rcgc_tracemalloc_get_status(h, &s->tracing);
     memcpy(s->count, h->count, sizeof s->count);
     memcpy(s->threshold, h->threshold, sizeof s->threshold);
     for (int g = 0; g < 3; g++)

@@ -284,8 +284,10 @@ static void test_objects_census(void **state)
 static void test_objects_strerror_and_version(void **state)
 {
     (void)state;
-    const int codes[] = {RCGC_EINVAL, RCGC_ENOMEM, RCGC_ENOENT, RCGC_EBUSY};
-    for (size_t i = 0; i < 4; i++) {
+    const int codes[] = {RCGC_EINVAL, RCGC_ENOMEM,    RCGC_ENOENT,
+                         RCGC_EBUSY,  RCGC_ETIMEDOUT, RCGC_EIO};
+    const size_t ncodes = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < ncodes; i++) {
         const char *s = rcgc_strerror(codes[i]);
         assert_non_null(s);
         assert_true(strlen(s) > 0);

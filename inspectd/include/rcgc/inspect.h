@@ -54,7 +54,7 @@ typedef struct rcgc_inspect_options {
  * Errors: RCGC_EBUSY when the server already runs and opts is not NULL;
  * RCGC_EINVAL for a malformed address or a non-loopback one without allow_remote;
  * RCGC_ENOMEM; a negative errno value (e.g. -EADDRINUSE, -EACCES) when the socket
- * cannot be bound — never one of RCGC_E* (-1 .. -5): a failure without a usable errno
+ * cannot be bound — never one of RCGC_E* (-1 .. -6): a failure without a usable errno
  * is -EPROTO. rcgc_strerror does not know errno values; strerror(-r) does. On error
  * nothing runs. Thread safety: any thread, not concurrently with
  * rcgc_inspect_stop. */

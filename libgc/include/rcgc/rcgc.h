@@ -50,6 +50,7 @@ extern "C" {
 #define RCGC_ENOENT (-3)    /* not found (remove_* of something never added) */
 #define RCGC_EBUSY (-4)     /* not allowed in this state (a collection runs, ...) */
 #define RCGC_ETIMEDOUT (-5) /* a wait ran out of time */
+#define RCGC_EIO (-6)       /* a file could not be opened, read or written (see errno) */
 
 /* Returns: a static English description of an RCGC_E* code ("unknown error" otherwise).
  * Thread safety: any thread. */

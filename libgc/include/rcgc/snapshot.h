@@ -15,6 +15,7 @@
 #define RCGC_SNAPSHOT_H
 
 #include <rcgc/rcgc.h>
+#include <rcgc/tracemalloc.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,7 +43,9 @@ typedef struct rcgc__snapshot {
     size_t ntypes;
     const rcgc_census_entry *types; /* every type that had objects; names borrowed */
     size_t nsites;
-    const rcgc__site_entry *sites; /* every site that has live objects */
+    const rcgc__site_entry *sites;   /* every site that has live objects */
+    rcgc_malloc_stats malloc;        /* the small-object allocator (rcgc_malloc_stats_get) */
+    rcgc_tracemalloc_status tracing; /* rcgc_tracemalloc_get_status */
 } rcgc__snapshot;
 
 /* Turns publication on (an inspector is attached) or off. Off, the owner publishes

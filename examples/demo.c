@@ -11,20 +11,29 @@
  * It runs a few rounds of "requests", the last with DEBUG_STATS and DEBUG_UNCOLLECTABLE
  * on and one more with DEBUG_COLLECTABLE, so the collector prints CPython's lines, then
  * prints the census and what is in the
- * garbage list. The inspection server and dashboard (issue "inspectd") will make this
- * a live demo. */
+ * garbage list. With --serve it goes on serving requests under the inspection server
+ * and its dashboard.
+ *
+ * Allocation tracing (<rcgc/tracemalloc.h>) is on from the start: exact, 8 frames deep;
+ * `--trace-sample BYTES` samples one allocation per BYTES bytes instead, `--no-trace`
+ * leaves it off. Pages are rendered from two call paths (a request, a search), so that
+ * statistics by traceback tell them apart. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <rcgc/rcgc.h>
+#include <rcgc/tracemalloc.h>
 #ifdef RCGC_DEMO_INSPECT
 #include <rcgc/inspect.h>
 #endif
+
+#define DEMO_TRACE_FRAMES 8
 
 /* ---- types ---- */
 
@@ -172,14 +181,28 @@ static document *open_document(rcgc_heap *h, int n)
     return d;
 }
 
+/* Renders a page into the cache (which keeps it for ever). */
+static void render_page(rcgc_heap *h, cache *c)
+{
+    void *page = rcgc_new(h, &page_type);
+    if (page != NULL && cache_put(c, page) != 0)
+        rcgc_decref(page);
+}
+
+/* A search renders a results page: the same allocation site from another caller. */
+static void handle_search(rcgc_heap *h, cache *c)
+{
+    render_page(h, c);
+}
+
 static void handle_request(rcgc_heap *h, cache *c, int n)
 {
     document *d = open_document(h, n);
     if (d == NULL)
         return;
-    void *page = rcgc_new(h, &page_type);
-    if (page != NULL && cache_put(c, page) != 0)
-        rcgc_decref(page);
+    render_page(h, c);
+    if (n % 4 == 0)
+        handle_search(h, c);
     if (n % 50 == 7)
         rcgc_incref(d); /* the bug: a reference nobody will ever drop (forgotten C ref) */
     rcgc_decref(d);     /* the document and its sections are now a garbage cycle */
@@ -256,11 +279,21 @@ int main(int argc, char **argv)
     int rounds = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 3;
     long serve_seconds = -1; /* -1: do not serve */
     long extra = 0;          /* --extra N: N Records kept alive */
+    long trace_sample = 0;   /* --trace-sample BYTES: sampled tracing; 0: exact */
+    bool trace = true;       /* --no-trace: no tracing */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--serve") == 0)
             serve_seconds = i + 1 < argc ? atol(argv[i + 1]) : 0;
         else if (strcmp(argv[i], "--extra") == 0 && i + 1 < argc)
             extra = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--trace-sample") == 0 && i + 1 < argc)
+            trace_sample = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--no-trace") == 0)
+            trace = false;
+    }
+    if (trace_sample < 0) {
+        fprintf(stderr, "demo: --trace-sample needs a positive number of bytes\n");
+        return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0); /* interleave with the collector's stderr lines */
     rcgc_heap *h = rcgc_heap_new("demo");
@@ -269,6 +302,18 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("rcgc %s demo: a document store that leaks three ways\n", rcgc_version());
+    if (trace) {
+        int tr = trace_sample > 0 ? rcgc_tracemalloc_start_sampled(h, DEMO_TRACE_FRAMES,
+                                                                   (size_t)trace_sample)
+                                  : rcgc_tracemalloc_start(h, DEMO_TRACE_FRAMES);
+        if (tr != 0)
+            fprintf(stderr, "demo: tracing did not start: %s\n", rcgc_strerror(tr));
+        else if (trace_sample > 0)
+            printf("tracing allocations: one sample per %ld bytes, %d frames\n", trace_sample,
+                   DEMO_TRACE_FRAMES);
+        else
+            printf("tracing allocations: every one, %d frames\n", DEMO_TRACE_FRAMES);
+    }
     cache c = {0};
     void **records = extra > 0 ? calloc((size_t)extra, sizeof *records) : NULL;
     if (extra > 0 && records == NULL) {

@@ -4,7 +4,9 @@
 //   #/objects/<heap>?type=<T>      a type's objects (every object: ?scope=all), virtualized
 //   #/object/<heap>/<id>           one object: refcount explained, references, path, site, retained
 //   #/garbage/<heap>               the garbage list grouped by cycle, each drawn as a graph
+//   #/allocations/<heap>           tracing, top allocation sites, growth, flame graph, allocator (allocations.js)
 // Data comes from protocol v1 (protocol/README.md) on the same origin; nothing else is loaded.
+import { allocationsView } from "./allocations.js";
 import { ApiError, EventStream, VirtualTable, api, clear, coalesce, cycleGraph, el, fmtBytes, fmtDelta, fmtDuration, fmtInt, fmtMs, fmtNs, heapPath, sparkline } from "./lib.js";
 
 const POLL_MS = 1000;
@@ -69,7 +71,14 @@ function route() {
   }
   current?.stop?.();
   clear(main);
-  const views = { overview: overviewView, census: censusView, objects: objectsView, object: objectView, garbage: garbageView };
+  const views = {
+    overview: overviewView,
+    census: censusView,
+    objects: objectsView,
+    object: objectView,
+    garbage: garbageView,
+    allocations: () => allocationsView(state.heap, { control: state.process?.server?.control === true, errorBox }),
+  };
   const make = views[r.view] ?? overviewView;
   if (r.view !== "overview" && !state.heap) {
     main.append(el("p", { class: "muted" }, "No heap yet."));
@@ -677,14 +686,14 @@ function keyboard(e) {
     return;
   }
   if (e.key === "/") {
-    const f = document.querySelector("[data-testid=census-filter]");
+    const f = document.querySelector("[data-testid=census-filter], [data-testid=stats-filter]:not([hidden] *)");
     if (f) {
       e.preventDefault();
       f.focus();
     }
     return;
   }
-  const keys = { o: "overview", c: "census", b: "objects", g: "garbage" };
+  const keys = { o: "overview", c: "census", b: "objects", g: "garbage", a: "allocations" };
   if (keys[e.key] && !e.ctrlKey && !e.metaKey && !e.altKey) {
     const v = keys[e.key];
     go(v === "overview" ? "#/overview" : `#/${v}/${encodeURIComponent(state.heap ?? "")}`);

@@ -38,6 +38,13 @@ export async function api(path, { method = "GET", body } = {}) {
 /** A path under /v1/heaps/{heap}. */
 export const heapPath = (heap, rest = "") => `/v1/heaps/${encodeURIComponent(heap)}${rest}`;
 
+/** A same-origin URL for a plain link (a download, a text page): the token, if any, rides
+ * in the query (access_token), since a followed link cannot send a header. */
+export function linkUrl(path) {
+  if (!token) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(token)}`;
+}
+
 /** The URL of the event stream (EventSource cannot send headers: the token goes in the query). */
 export function eventsUrl(since) {
   const q = new URLSearchParams();
@@ -121,6 +128,19 @@ export function fmtBytes(v) {
   }
   const s = u === 0 ? String(n) : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
   return `${neg ? "−" : ""}${s} ${units[u]}`;
+}
+
+/** Sizes as Python's tracemalloc prints them (_format_size): "512 B", "9876 B", "12.3 KiB",
+ * "1234 KiB", "56.7 MiB"; with sign, "+1.5 KiB" / "-96 B". Averages may be fractional. */
+export function fmtTraceSize(v, sign = false) {
+  let n = Number(v);
+  if (!Number.isFinite(n)) return "–";
+  const f = (x, d) => `${sign && x >= 0 ? "+" : ""}${x.toFixed(d)}`;
+  for (const [i, unit] of ["B", "KiB", "MiB", "GiB", "TiB"].entries()) {
+    if (Math.abs(n) < 100 && i > 0) return `${f(n, 1)} ${unit}`;
+    if (Math.abs(n) < 10 * 1024 || i === 4) return `${f(n, 0)} ${unit}`;
+    n /= 1024;
+  }
 }
 
 /** Milliseconds: 1.83 -> "1.8 ms", 0.0412 -> "41 µs", 2410 -> "2.41 s". */

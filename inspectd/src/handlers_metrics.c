@@ -137,6 +137,85 @@ static void per_generation(insp_buf *b, const heap_data *hs, size_t n, const cha
         }
 }
 
+/* Per-heap values (one series per heap) from the snapshot. */
+typedef uint64_t (*heap_value)(const rcgc__snapshot *s);
+static uint64_t v_arenas(const rcgc__snapshot *s)
+{
+    return s->malloc.arenas_current;
+}
+static uint64_t v_arenas_reclaimed(const rcgc__snapshot *s)
+{
+    return s->malloc.arenas_reclaimed;
+}
+static uint64_t v_traced(const rcgc__snapshot *s)
+{
+    return s->tracing.current;
+}
+static uint64_t v_traced_peak(const rcgc__snapshot *s)
+{
+    return s->tracing.peak;
+}
+static uint64_t v_trace_memory(const rcgc__snapshot *s)
+{
+    return s->tracing.memory;
+}
+static uint64_t v_tracing(const rcgc__snapshot *s)
+{
+    return s->tracing.tracing ? 1 : 0;
+}
+
+static void per_heap(insp_buf *b, const heap_data *hs, size_t n, const char *name,
+                     const char *type, const char *help, heap_value fn)
+{
+    family(b, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        series(b, name, hs[i].name, -1);
+        u64_line(b, fn(&hs[i].snap->s));
+    }
+}
+
+/* The small-object allocator and allocation tracing (the snapshot's malloc and tracing
+ * figures). Every arena byte is in exactly one state of rcgc_allocator_bytes. */
+static void allocator_metrics(insp_buf *b, const heap_data *hs, size_t n)
+{
+    per_heap(b, hs, n, "rcgc_allocator_arenas", "gauge",
+             "Arenas the small-object allocator holds.", v_arenas);
+    per_heap(b, hs, n, "rcgc_allocator_arenas_reclaimed_total", "counter",
+             "Arenas the small-object allocator gave back.", v_arenas_reclaimed);
+    const char *name = "rcgc_allocator_bytes";
+    family(b, name, "gauge",
+           "Bytes of the small-object allocator's arenas by state: allocated and available "
+           "blocks, unused pools, overhead (pool headers, quantization, alignment).");
+    for (size_t i = 0; i < n; i++) {
+        const rcgc_malloc_stats *m = &hs[i].snap->s.malloc;
+        const struct {
+            const char *state;
+            uint64_t v;
+        } rows[] = {
+            {"allocated", m->bytes_in_allocated_blocks},
+            {"available", m->bytes_in_available_blocks},
+            {"unused", (uint64_t)m->unused_pools * m->pool_size},
+            {"overhead", (uint64_t)m->bytes_lost_pool_headers + m->bytes_lost_quantization +
+                             m->bytes_lost_arena_alignment},
+        };
+        for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+            rcgc__buf_printf(b, "%s{heap=\"", name);
+            label_value(b, hs[i].name);
+            rcgc__buf_printf(b, "\",state=\"%s\"} ", rows[k].state);
+            u64_line(b, rows[k].v);
+        }
+    }
+    per_heap(b, hs, n, "rcgc_tracemalloc_traced_bytes", "gauge",
+             "Bytes of the traced allocations alive (estimated when sampling).", v_traced);
+    per_heap(b, hs, n, "rcgc_tracemalloc_traced_peak_bytes", "gauge",
+             "Peak of the traced bytes since tracing started or the peak was reset.",
+             v_traced_peak);
+    per_heap(b, hs, n, "rcgc_tracemalloc_memory_bytes", "gauge",
+             "Bytes allocation tracing itself holds.", v_trace_memory);
+    per_heap(b, hs, n, "rcgc_tracemalloc_tracing", "gauge",
+             "1 when the heap traces its allocations.", v_tracing);
+}
+
 /* The per-type families: the TOP_TYPES types with most bytes, then "(other)". */
 static void per_type(insp_buf *b, const heap_data *hs, size_t n, bool bytes)
 {
@@ -256,6 +335,7 @@ static void write_metrics(insp_buf *b, const heap_data *hs, size_t n)
     }
     per_type(b, hs, n, false);
     per_type(b, hs, n, true);
+    allocator_metrics(b, hs, n);
 
     family(b, "rcgc_build_info", "gauge", "Version of librcgc, always 1.");
     rcgc__buf_puts(b, "rcgc_build_info{version=\"");

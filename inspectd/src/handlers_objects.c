@@ -326,6 +326,7 @@ typedef struct {
     bool weakref;
     size_t from_heap, from_garbage;
     ref_list referents, referrers;
+    rcgc_traceback *traceback; /* NULL: no trace (see handlers_tracing.c) */
 } object_call;
 
 static int collect_referent(void *obj, void *arg)
@@ -353,6 +354,7 @@ static void object_walk(rcgc_heap *h, void *arg)
         c->from_garbage += rcgc_garbage_get(h, i) == obj;
     (void)rcgc_get_referents(obj, collect_referent, &c->referents);
     (void)rcgc__referrers(h, obj, collect_referent, &c->referrers);
+    c->traceback = rcgc_tracemalloc_get_object_traceback(obj);
 }
 
 static json_t *json_ref_list(const ref_list *l)
@@ -403,6 +405,7 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
     json_object_set_new(j, "weakref", json_boolean(c.weakref));
     json_object_set_new(j, "weakrefs", rcgc__json_u64(c.info.weakrefs));
     json_object_set_new(j, "site", json_site(c.info.file, c.info.line));
+    json_object_set_new(j, "traceback", rcgc__traceback_json(c.traceback));
     json_t *ex = json_object();
     json_object_set_new(ex, "refcount", json_integer((json_int_t)c.info.refcount));
     json_object_set_new(ex, "from_heap", json_integer((json_int_t)c.from_heap));
@@ -425,6 +428,7 @@ out:
     free(c.referents.seen.slots);
     free(c.referrers.seen.slots);
     free(c.referrers.items);
+    rcgc_traceback_free(c.traceback);
     return r;
 }
 

@@ -29,6 +29,7 @@
 #include <rcgc/inspect.h>
 #include <rcgc/rcgc.h>
 #include <rcgc/snapshot.h>
+#include <rcgc/tracemalloc.h>
 
 #define INSP_PROTOCOL 1            /* "protocol" of every JSON answer */
 #define INSP_BODY_MAX (16u * 1024) /* larger request bodies get 413 */
@@ -137,6 +138,8 @@ typedef struct insp_resp {
     /* "ETag" ("\"<16 hex digits>\"") or "": a static file, sent with Cache-Control:
      * no-cache (revalidated with If-None-Match) instead of no-store. */
     char etag[24];
+    /* "Content-Disposition" (a download: GET .../pprof/heap) or "". */
+    char disposition[112];
     /* GET /v1/events: the event stream to serve instead of body (events.c; status 200).
      * Owned: server.c hands it to rcgc__events_response, rcgc__resp_clear discards it. */
     struct insp_stream *stream;
@@ -205,8 +208,10 @@ typedef struct insp_route {
     insp_method method;  /* exactly one method; GET routes answer HEAD too */
     const char *pattern; /* "/v1/heaps/{heap}/census": literals, {heap}, {id}, {name} */
     insp_handler handler;
-    const char *params; /* allowed query parameters, space-separated; NULL: none */
-    unsigned flags;     /* INSP_ROUTE_* */
+    /* allowed query parameters, space-separated; NULL: none. A name ending in '*'
+     * ("include*") may be given several times (rcgc__query_all); the others once. */
+    const char *params;
+    unsigned flags; /* INSP_ROUTE_* */
 } insp_route;
 
 /* Answers one request: 404 (no route has this path), 405 with Allow (no route for this
@@ -232,6 +237,9 @@ long rcgc__pct_decode(const char *s, size_t n, char *out, size_t cap);
 
 /* Returns: the decoded value of parameter name, or NULL when it is absent. */
 const char *rcgc__query_str(const insp_req *rq, const char *name);
+/* The values of a repeatable parameter, in request order: at most cap of them in out.
+ * Returns: how many were stored. */
+size_t rcgc__query_all(const insp_req *rq, const char *name, const char **out, size_t cap);
 /* A decimal integer in [min, max] (no sign, no spaces, at most 19 digits); absent:
  * *out = dflt. Returns: 0, or -1 after replying 400 bad_parameter. */
 int rcgc__query_uint(const insp_req *rq, insp_resp *rs, const char *name, uint64_t min,
@@ -422,6 +430,26 @@ int rcgc__handle_suspects_get(const insp_req *rq, insp_resp *rs);
  * census after its collections while the server runs. stop also forgets the samples. */
 void rcgc__suspects_start(void);
 void rcgc__suspects_stop(void);
+
+/* The small-object allocator (handlers_alloc.c): its figures from the snapshot, or
+ * sys._debugmallocstats's text (?format=text). */
+int rcgc__handle_allocator_get(const insp_req *rq, insp_resp *rs);
+
+/* Allocation tracing, tracemalloc's model (handlers_tracing.c): status and control,
+ * statistics of a fresh tracemalloc snapshot (filtered, or compared with a kept one),
+ * the snapshots the server keeps, one object's traceback and a pprof heap profile. */
+int rcgc__handle_tracing_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_tracing_post(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_tracing_statistics_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_tracing_snapshots_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_tracing_snapshots_post(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_object_traceback_get(const insp_req *rq, insp_resp *rs);
+int rcgc__handle_pprof_heap_get(const insp_req *rq, insp_resp *rs);
+/* Frees every tracing snapshot the server keeps (server stop). */
+void rcgc__tracing_snapshots_clear(void);
+/* [{"file","line","function"}, ...] most recent frame first, or JSON null for NULL.
+ * Returns: a new reference (NULL when memory runs out). */
+json_t *rcgc__traceback_json(const rcgc_traceback *tb);
 
 /* Debug flag names (handlers_control.c): "stats", "collectable", "uncollectable",
  * "saveall". Returns: a new JSON array of the names of the bits set in flags. */

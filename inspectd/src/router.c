@@ -43,6 +43,19 @@ static const insp_route routes[] = {
      0},
     {INSP_GET, "/v1/heaps/{heap}/garbage", rcgc__handle_garbage_get,
      "max_objects offset limit objects_limit referents_limit", 0},
+    {INSP_GET, "/v1/heaps/{heap}/objects/{id}/traceback", rcgc__handle_object_traceback_get,
+     NULL, 0},
+    {INSP_GET, "/v1/heaps/{heap}/allocator", rcgc__handle_allocator_get, "format", 0},
+    {INSP_GET, "/v1/heaps/{heap}/tracing", rcgc__handle_tracing_get, NULL, 0},
+    {INSP_POST, "/v1/heaps/{heap}/tracing", rcgc__handle_tracing_post,
+     "action frames sample_bytes", INSP_ROUTE_CONTROL},
+    {INSP_GET, "/v1/heaps/{heap}/tracing/statistics", rcgc__handle_tracing_statistics_get,
+     "key cumulative limit offset include* exclude* base", 0},
+    {INSP_GET, "/v1/heaps/{heap}/tracing/snapshots", rcgc__handle_tracing_snapshots_get, NULL,
+     0},
+    {INSP_POST, "/v1/heaps/{heap}/tracing/snapshots", rcgc__handle_tracing_snapshots_post,
+     "label", INSP_ROUTE_CONTROL},
+    {INSP_GET, "/v1/heaps/{heap}/pprof/heap", rcgc__handle_pprof_heap_get, NULL, 0},
     {INSP_GET, "/v1/events", rcgc__handle_events_get, "heap since", 0},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -134,20 +147,31 @@ int rcgc__route_match(const char *pattern, const char *path, char *heap, char *i
     return bad ? -1 : 1;
 }
 
-/* Whether word (n bytes) is one of the space-separated words of list. */
-static bool word_in(const char *list, const char *word, size_t n)
+/* Whether word (n bytes) is one of the space-separated words of list; a word of list
+ * may end in '*' (a repeatable query parameter), which is not part of the name. *star
+ * (when not NULL) says whether the matching word had it. */
+static bool word_find(const char *list, const char *word, size_t n, bool *star)
 {
     if (list == NULL)
         return false;
     for (const char *w = list; *w != '\0';) {
         size_t k = strcspn(w, " ");
-        if (k == n && strncmp(w, word, n) == 0)
+        bool st = k > 0 && w[k - 1] == '*';
+        if (k - st == n && strncmp(w, word, n) == 0) {
+            if (star != NULL)
+                *star = st;
             return true;
+        }
         w += k;
         while (*w == ' ')
             w++;
     }
     return false;
+}
+
+static bool word_in(const char *list, const char *word, size_t n)
+{
+    return word_find(list, word, n, NULL);
 }
 
 static void allow_header(char *out, size_t cap, unsigned methods)
@@ -216,10 +240,11 @@ static int decode_params(const insp_http *in, const insp_route *r, decoded *d, i
                                      "query parameter '%s' is badly encoded", key);
         const char *val = t;
         t += strlen(t) + 1;
-        if (!word_in(r->params, key, (size_t)kn))
+        bool repeatable = false;
+        if (!word_find(r->params, key, (size_t)kn, &repeatable))
             return rcgc__reply_error(rs, 400, "unknown_parameter",
                                      "unknown query parameter '%s' for %s", key, r->pattern);
-        for (size_t j = 0; j < d->n; j++)
+        for (size_t j = 0; j < d->n && !repeatable; j++)
             if (strcmp(d->params[j].key, key) == 0)
                 return rcgc__reply_error(rs, 400, "duplicate_parameter",
                                          "query parameter '%s' is given twice", key);
@@ -316,6 +341,15 @@ const char *rcgc__query_str(const insp_req *rq, const char *name)
         if (strcmp(rq->params[i].key, name) == 0)
             return rq->params[i].value;
     return NULL;
+}
+
+size_t rcgc__query_all(const insp_req *rq, const char *name, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rq->nparams; i++)
+        if (strcmp(rq->params[i].key, name) == 0 && n < cap)
+            out[n++] = rq->params[i].value;
+    return n;
 }
 
 int rcgc__query_uint(const insp_req *rq, insp_resp *rs, const char *name, uint64_t min,

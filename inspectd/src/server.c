@@ -287,6 +287,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, insp_resp *rs)
         snprintf(v, sizeof v, "%u", rs->retry_after_s);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
+    if (rs->disposition[0] != '\0')
+        MHD_add_response_header(r, "Content-Disposition", rs->disposition);
     if (rs->location != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
     if (rs->www_authenticate)
@@ -528,6 +530,7 @@ void rcgc_inspect_stop(void)
     rcgc__sink_enable(false);
     rcgc__set_inspected(false);
     rcgc__baselines_clear();
+    rcgc__tracing_snapshots_clear();
     rcgc__suspects_stop();
     rcgc__insp_config_reset();
     pthread_mutex_unlock(&g_lock);

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 
 import { PROTOCOL_DIR } from "./validate.mjs";
 
@@ -29,6 +30,14 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     ["GET", /^\/v1\/heaps\/main\/objects\/[^/]+\/path$/, "object-path"],
     ["GET", /^\/v1\/heaps\/main\/objects\/[^/]+\/retained$/, "object-retained"],
     ["GET", /^\/v1\/heaps\/main\/retained$/, "type-retained"],
+    ["GET", /^\/v1\/heaps\/main\/objects\/[^/]+\/traceback$/, "object-traceback"],
+    ["GET", /^\/v1\/heaps\/main\/allocator$/, "allocator"],
+    ["GET", /^\/v1\/heaps\/main\/tracing$/, "tracing"],
+    ["POST", /^\/v1\/heaps\/main\/tracing$/, "tracing-post"],
+    ["GET", /^\/v1\/heaps\/main\/tracing\/statistics$/, "tracing-statistics"],
+    ["GET", /^\/v1\/heaps\/main\/tracing\/snapshots$/, "tracing-snapshots"],
+    ["POST", /^\/v1\/heaps\/main\/tracing\/snapshots$/, "tracing-snapshots-post"],
+    ["GET", /^\/v1\/heaps\/main\/pprof\/heap$/, "pprof"],
     ["POST", /^\/v1\/heaps\/main\/collect$/, "collect"],
     ["PUT", /^\/v1\/heaps\/main\/thresholds$/, "thresholds"],
     ["PUT", /^\/v1\/heaps\/main\/debug$/, "debug"],
@@ -59,6 +68,11 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     if (name === "object" && !/^\/v1\/heaps\/main\/objects\/(\d+|0x[0-9a-f]+)$/.test(path)) return json(400, err("bad_id", "not an id"));
     if (name === "object" && path.endsWith("/16")) return json(404, err("object_not_found", "no live object"));
     if (name === "events" && q.has("since") && !/^[0-9a-f]{16}-\d+$/.test(q.get("since"))) return json(400, err("bad_parameter", "since"));
+    if (name === "tracing-statistics" && q.get("base") === "9007199254740991") return json(404, err("snapshot_not_found", "no such snapshot"));
+    if (name === "tracing-statistics" && q.has("key") && !["lineno", "filename", "traceback"].includes(q.get("key"))) return json(400, err("bad_parameter", "key"));
+    if (name === "allocator" && q.get("format") === "text") return send(200, "text/plain; charset=utf-8", "Small block threshold = 512, in 32 size classes.\n");
+    if (name === "pprof")
+      return send(200, "application/octet-stream", gzipSync(Buffer.from("profile")), { "Content-Disposition": 'attachment; filename="rcgc-main-heap.pb.gz"' });
     if (name === "metrics") return send(200, "text/plain; version=0.0.4; charset=utf-8", ex("metrics/response.txt"));
     if (name === "dashboard")
       return send(200, "text/html; charset=utf-8", '<!doctype html><title>rcgc</title><script src="/assets/app.js"></script>\n', {
@@ -74,14 +88,24 @@ export async function startMock({ missing = [], broken = [] } = {}) {
     let file = `${name}/response.json`;
     if ((name === "census" || name === "sites") && q.has("baseline")) file = `${name}-baseline/response.json`;
     if (name === "suspects" && q.get("by") === "site") file = "suspects-site/response.json";
+    if (name === "tracing-statistics" && q.has("base")) file = "tracing-statistics-base/response.json";
     const body = JSON.parse(ex(file));
     // Echo what was asked where the example allows it.
     if (body.baseline && q.has("baseline")) body.baseline.label = q.get("baseline");
     if (name === "objects" && q.has("limit")) body.limit = Math.max(Number(q.get("limit")), body.objects.length);
     if (name === "objects" && q.has("generation")) body.generation = Number(q.get("generation"));
     if (name === "objects" && q.has("scope")) body.scope = q.get("scope");
+    if (name === "tracing-statistics") {
+      if (q.has("base")) body.base.id = q.get("base");
+      if (q.has("limit")) body.limit = Math.max(Number(q.get("limit")), body.entries.length);
+      if (q.has("cumulative")) body.cumulative = q.get("cumulative") === "true";
+      if (q.has("key")) body.key = q.get("key");
+      if (body.key === "filename") for (const e of body.entries) e.traceback = [{ ...e.traceback[0], line: 0, function: null }];
+      if (body.key !== "traceback") for (const e of body.entries) e.traceback = e.traceback.slice(0, 1);
+      body.truncated = body.offset + body.entries.length < body.total_entries;
+    }
     if (broken.includes(name)) delete body.protocol;
-    json(name === "baselines-post" ? 201 : 200, JSON.stringify(body) + "\n");
+    json(["baselines-post", "tracing-snapshots-post"].includes(name) ? 201 : 200, JSON.stringify(body) + "\n");
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   return {

@@ -579,6 +579,41 @@ export function checkInvariants(file, b) {
       if (big(b.dominated.length) > big(b.dominated_total) || b.dominated_truncated !== big(b.dominated.length) < big(b.dominated_total)) out.push("retained: dominated_total / dominated_truncated are wrong");
       break;
     }
+    case "allocator.json": {
+      const x = b.bytes;
+      const parts = ["allocated_blocks", "available_blocks", "unused_pools", "pool_headers", "quantization", "arena_alignment"];
+      if (parts.reduce((a, k) => a + big(x[k]), 0n) !== big(x.total)) out.push("allocator: the byte parts do not add up to bytes.total");
+      if (big(x.total) !== big(b.arenas.current) * BigInt(b.arena_size) + big(x.arena_alignment)) out.push("allocator: bytes.total != arenas.current * arena_size + arena_alignment");
+      if (big(x.unused_pools) !== big(b.unused_pools) * BigInt(b.pool_size)) out.push("allocator: bytes.unused_pools != unused_pools * pool_size");
+      out.push(...sorted(b.classes, (c) => c.class, "allocator classes by class", true));
+      const inUse = b.classes.reduce((a, c) => a + big(c.blocks_in_use) * BigInt(c.size), 0n);
+      if (inUse !== big(x.allocated_blocks)) out.push("allocator: the classes' blocks in use do not add up to bytes.allocated_blocks");
+      break;
+    }
+    case "tracing.json":
+      if ((b.mode === "off") === b.tracing) out.push(`tracing: mode ${b.mode} but tracing is ${b.tracing}`);
+      if ((b.mode === "sampled") !== (b.sample_bytes !== "0")) out.push(`tracing: mode ${b.mode} with sample_bytes ${b.sample_bytes}`);
+      if (big(b.traced.peak) < big(b.traced.current)) out.push("tracing: peak below current");
+      break;
+    case "tracing-statistics.json": {
+      const e = b.entries;
+      if (e.length > b.limit) out.push(`statistics: ${e.length} entries exceed limit ${b.limit}`);
+      if (b.truncated !== b.offset + e.length < b.total_entries) out.push("statistics: truncated is wrong");
+      const abs = (v) => (v < 0n ? -v : v);
+      if (b.base === null) out.push(...sorted(e, (x) => big(x.size), "statistics by size"));
+      else out.push(...sorted(e, (x) => abs(big(x.size_diff)), "differences by |size_diff|"));
+      if (b.key !== "traceback" && e.some((x) => x.traceback.length !== 1)) out.push(`statistics by ${b.key}: an entry with more than one frame`);
+      if (b.key === "filename" && e.some((x) => x.traceback[0].line !== 0 || x.traceback[0].function !== null)) out.push("statistics by filename: a frame with a line or function");
+      if (b.key === "traceback" && e.some((x) => x.traceback.length > b.traceback_limit)) out.push("statistics: a traceback longer than traceback_limit");
+      if (!b.cumulative && b.base === null && e.some((x) => big(x.size) > big(b.total.size))) out.push("statistics: an entry larger than total");
+      break;
+    }
+    case "tracing-snapshots.json":
+      for (let i = 1; i < b.snapshots.length; i++) if (big(b.snapshots[i].id) <= big(b.snapshots[i - 1].id)) out.push("snapshots: ids not increasing (oldest first)");
+      break;
+    case "traceback.json":
+      if (b.traced !== (b.traceback !== null)) out.push("traceback: null exactly when traced is false");
+      break;
     case "collect.json":
       if (big(b.collected) + big(b.uncollectable) !== big(b.unreachable)) out.push("collect: collected + uncollectable != unreachable");
       break;
@@ -967,6 +1002,73 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
   };
 
   const byId = (id) => ops.find((o) => o.op.operationId === id);
+
+  // The allocator and allocation tracing. Statistics, snapshots and pprof answer 409
+  // not_tracing while the heap does not trace: then that is what is checked.
+  async function checkTracing() {
+    if (ctx.heap === null) return record("tracing (no heap)", "skip");
+    await get(byId("getAllocator"));
+    const alloc = byId("getAllocator");
+    const text = await request("GET", fill(alloc.path) + "?format=text");
+    if (!(notFoundRoute(text) && planned(alloc))) {
+      const probs = [];
+      if (text.status !== 200) probs.push(`status ${text.status}`);
+      if (text.type !== "text/plain; charset=utf-8") probs.push(`content-type ${text.type}`);
+      probs.push(...headerRules(text));
+      if (!text.text.startsWith("Small block threshold = 512, in 32 size classes.\n")) probs.push("does not start with sys._debugmallocstats's first line");
+      record("GET /v1/heaps/{heap}/allocator?format=text", "checked", probs);
+    }
+    const status = await get(byId("getTracing"));
+    const tracing = status?.tracing === true;
+    const stats = byId("getTracingStatistics");
+    const want = tracing ? 200 : 409;
+    const statsAt = async (query, echo = {}) => {
+      if (tracing) return get(stats, query, { echo });
+      const a = await request("GET", fill(stats.path) + query);
+      if (notFoundRoute(a) && planned(stats)) return record(`GET ${stats.path}${query} (planned)`, "skip"), null;
+      record(`GET ${stats.path}${query} -> 409 not_tracing`, "checked", errorShape(a, 409, "not_tracing"));
+      return null;
+    };
+    await statsAt("");
+    await statsAt("?key=filename&limit=5", { key: "filename", limit: 5 });
+    await statsAt("?key=traceback&limit=3", { key: "traceback" });
+    await statsAt("?key=lineno&cumulative=true", { cumulative: true });
+    await statsAt("?include=*&exclude=no-such-file.c:1&limit=3");
+    await get(byId("listTracingSnapshots"));
+    if (control) {
+      const o = byId("createTracingSnapshot");
+      const a = await request("POST", fill(o.path) + "?label=validate-live");
+      if (notFoundRoute(a) && planned(o)) record("POST tracing/snapshots (planned)", "skip");
+      else if (a.status === 403 && a.json?.error?.code === "control_disabled") record("POST tracing/snapshots: control is disabled", "checked", errorShape(a, 403, "control_disabled"));
+      else if (!tracing) record("POST tracing/snapshots -> 409 not_tracing", "checked", errorShape(a, 409, "not_tracing"));
+      else {
+        record("POST tracing/snapshots?label=validate-live", "checked", checkAnswer(o, a, 201));
+        if (a.status === 201) await statsAt(`?base=${a.json.id}&limit=5`, { "base.id": a.json.id });
+      }
+      const c = byId("controlTracing");
+      const r = await request("POST", fill(c.path) + "?action=reset_peak");
+      if (notFoundRoute(r) && planned(c)) record("POST tracing (planned)", "skip");
+      else if (r.status === 403 && r.json?.error?.code === "control_disabled") record("POST tracing: control is disabled", "checked", errorShape(r, 403, "control_disabled"));
+      else record("POST tracing?action=reset_peak", "checked", checkAnswer(c, r, 200));
+    }
+    const pp = byId("getPprofHeap");
+    const r = await fetch(base + fill(pp.path), { headers, signal: AbortSignal.timeout(15000) });
+    const bytes = new Uint8Array(await r.arrayBuffer());
+    const type = r.headers.get("content-type") ?? "";
+    let json = null;
+    if (type.startsWith("application/json")) json = JSON.parse(new TextDecoder().decode(bytes));
+    const a = { status: r.status, type, json, headers: r.headers };
+    if (r.status === 404 && json?.error?.code === "not_found" && planned(pp)) record("GET pprof/heap (planned)", "skip");
+    else if (!tracing) record("GET pprof/heap -> 409 not_tracing", "checked", errorShape(a, 409, "not_tracing"));
+    else {
+      const probs = r.status === 200 ? [] : [`status ${r.status}`];
+      if (type !== "application/octet-stream") probs.push(`content-type ${type}`);
+      probs.push(...headerRules(a));
+      if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) probs.push("not gzip (no 1f 8b magic)");
+      if (!/^attachment; filename="rcgc-[A-Za-z0-9._-]+-heap\.pb\.gz"$/.test(r.headers.get("content-disposition") ?? "")) probs.push(`Content-Disposition ${r.headers.get("content-disposition")}`);
+      record("GET /v1/heaps/{heap}/pprof/heap", "checked", probs);
+    }
+  }
   // The order matters: later requests use what earlier ones found.
   await get(byId("getProcess"));
   const heaps = await get(byId("listHeaps"));
@@ -1014,6 +1116,8 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
   await get(byId("getObjectRetained"));
   if (ctx.type !== null) await get(byId("getTypeRetained"), `?type=${encodeURIComponent(ctx.type)}`);
   else record("GET /v1/heaps/{heap}/retained (no type to ask for)", "skip");
+  await get(byId("getObjectTraceback"));
+  await checkTracing();
 
   if (control && ctx.heap !== null) {
     const heapDoc = ctx.heap !== null ? (await request("GET", fill("/v1/heaps/{heap}"))).json : null;
@@ -1036,6 +1140,12 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
   }
 
   // Errors every server gives, whatever it implements.
+  if (!planned(byId("getTracingStatistics")) && ctx.heap !== null) {
+    const st = fill("/v1/heaps/{heap}/tracing/statistics");
+    record("tracing/statistics?limit=0 -> 400 bad_parameter", "checked", errorShape(await request("GET", st + "?limit=0"), 400, "bad_parameter"));
+    record("tracing/statistics?key=banana -> 400 bad_parameter", "checked", errorShape(await request("GET", st + "?key=banana"), 400, "bad_parameter"));
+    record("tracing/statistics?base=<none> -> 404 snapshot_not_found", "checked", errorShape(await request("GET", st + "?base=9007199254740991"), 404, "snapshot_not_found"));
+  }
   record("GET /v1/no-such-endpoint -> 404 not_found", "checked", errorShape(await request("GET", "/v1/no-such-endpoint"), 404, "not_found"));
   const heapOp = byId("getHeap");
   if (!planned(heapOp)) {

@@ -23,6 +23,7 @@ const views = () => [
   { name: "garbage", route: `#/garbage/${HEAP}`, ready: '[data-testid="garbage-group"] svg[data-testid="cycle-graph"] circle' },
   { name: "objects", route: `#/objects/${HEAP}?type=Page`, ready: '[data-testid="object-row"]' },
   { name: "object", route: `#/object/${HEAP}/${doc.id}`, ready: `[data-testid="object-view"][data-id="${doc.id}"] [data-testid="path-step"]` },
+  { name: "allocations", route: `#/allocations/${HEAP}`, ready: '[data-testid="flame-box"][data-depth="1"]' },
 ];
 
 const colours = (page) => page.evaluate(() => {
@@ -65,6 +66,7 @@ test("the header's links lead to the views", { timeout: 120_000 }, async (t) => 
       ["nav-overview", "#/overview", '[data-testid="heap-card"]'],
       ["nav-garbage", "#/garbage", '[data-testid="garbage-group"]'],
       ["nav-objects", "#/objects", null], // which type it lists first is the page's choice
+      ["nav-allocations", "#/allocations", '[data-testid="allocator-panel"]'],
       ["nav-census", "#/census", '[data-testid="census-table"]'],
     ]) {
       await page.getByTestId(nav).click();

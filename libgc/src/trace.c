@@ -950,8 +950,12 @@ static const rcgc_trace_frame *frames_of(const rcgc_traceback *tb, size_t *n)
 /* ---- symbols ---- */
 
 #if RCGC__HAVE_STACKS
-/* Interns the function name of return address pc and the object holding it. */
-static bool symbolize(builder *b, void *pc, const char **function, const char **object)
+/* Interns the function name of return address pc and the object holding it. Without a
+ * symbol the name is "object+0xoffset" when offsets is set, else NULL: frame 0 has its
+ * file:line already, and an offset (a different one per call in the same function)
+ * would split one line's statistics. */
+static bool symbolize(builder *b, void *pc, bool offsets, const char **function,
+                      const char **object)
 {
     Dl_info di;
     void *call = (void *)((uintptr_t)pc - 1); /* inside the call instruction */
@@ -963,7 +967,7 @@ static bool symbolize(builder *b, void *pc, const char **function, const char **
         *object = intern_str(b, di.dli_fname);
     if (di.dli_sname != NULL && di.dli_sname[0] != '\0') {
         *function = intern_str(b, di.dli_sname);
-    } else if (di.dli_fname != NULL) {
+    } else if (di.dli_fname != NULL && offsets) {
         const char *base = strrchr(di.dli_fname, '/');
         base = base != NULL ? base + 1 : di.dli_fname;
         char text[256];
@@ -971,7 +975,7 @@ static bool symbolize(builder *b, void *pc, const char **function, const char **
                  (uintptr_t)call - (uintptr_t)di.dli_fbase);
         *function = intern_str(b, text);
     }
-    return *object != NULL && (*function != NULL || di.dli_fname == NULL);
+    return *object != NULL && (*function != NULL || di.dli_fname == NULL || !offsets);
 }
 #endif
 
@@ -995,7 +999,7 @@ static const rcgc_traceback *ltb_resolve(builder *b, const ltb *l)
 #if RCGC__HAVE_STACKS
     for (size_t i = 0; i < l->npc; i++) {
         const char *object;
-        if (!symbolize(b, l->pc[i], &fr[i].function, &object))
+        if (!symbolize(b, l->pc[i], i > 0, &fr[i].function, &object))
             goto out;
         if (i > 0) {
             fr[i].file = object;

@@ -505,7 +505,14 @@ static void test_trace_deep_frames(void **state)
     assert_true(tb->nframe >= 2);
     assert_true(tb->total_nframe >= tb->nframe);
     assert_frame(&tb->frames[0], __FILE__, line);
-    assert_function_is(tb->frames[0].function, (void (*)(void))trace_test_alloc);
+    /* frame 0 names its function only when dladdr sees the symbol (no offset form:
+     * offsets would split one line's statistics) */
+    Dl_info di;
+    assert_true(dladdr((void *)(uintptr_t)trace_test_alloc, &di) != 0);
+    if (di.dli_sname != NULL && di.dli_saddr == (void *)(uintptr_t)trace_test_alloc)
+        assert_function_is(tb->frames[0].function, (void (*)(void))trace_test_alloc);
+    else
+        assert_null(tb->frames[0].function);
     /* frame 1 is this test function, in the test executable; no line information */
     assert_string_equal(tb->frames[1].file, module_of((void (*)(void))trace_test_alloc));
     assert_int_equal(tb->frames[1].line, 0);
@@ -530,8 +537,16 @@ static void test_trace_deep_frames(void **state)
     assert_int_equal(tb->nframe, 4);
     assert_true(tb->total_nframe >= 12);
     assert_frame(&tb->frames[0], __FILE__, line);
-    for (size_t i = 0; i < 4; i++)
-        assert_function_is(tb->frames[i].function, (void (*)(void))trace_test_recurse);
+    for (size_t i = 0; i < 4; i++) {
+        Dl_info ri;
+        bool named = dladdr((void *)(uintptr_t)trace_test_recurse, &ri) != 0 &&
+                     ri.dli_sname != NULL &&
+                     ri.dli_saddr == (void *)(uintptr_t)trace_test_recurse;
+        if (i == 0 && !named)
+            assert_null(tb->frames[0].function); /* frame 0: no offset form */
+        else
+            assert_function_is(tb->frames[i].function, (void (*)(void))trace_test_recurse);
+    }
     rcgc_traceback_free(tb);
 
     /* identical stacks are interned: two allocations, one traceback */

@@ -228,6 +228,21 @@ static inline void zero_payload(void *obj, size_t size)
     }
 }
 
+/* Makes the block at hd a live object of site s with a zeroed payload of size bytes,
+ * listed in `list` (room reserved). Counters of var-size objects are the caller's. */
+static inline void *object_place(rcgc_heap *h, rcgc__site *s, rcgc_head *hd, unsigned list,
+                                 size_t size)
+{
+    void *obj = hd + 1;
+    zero_payload(obj, size);
+    hd->rcgc__info = (uintptr_t)s;
+    hd->rcgc__refcnt = 1;
+    rcgc__olist_push_reserved(h, list, obj);
+    s->live++;
+    h->nobjects++;
+    return obj;
+}
+
 static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const char *file,
                         int line)
 {
@@ -268,17 +283,12 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
         block += RCGC__VARSIZE_PREFIX;
     }
     rcgc_head *hd = (rcgc_head *)(void *)block;
-    void *obj = hd + 1;
-    zero_payload(obj, size);
-    hd->rcgc__info = (uintptr_t)s | (var ? RCGC__F_VARSIZE : 0u);
-    hd->rcgc__refcnt = 1;
-    rcgc__olist_push_reserved(h, list, obj);
-    s->live++;
+    void *obj = object_place(h, s, hd, list, size);
     if (var) {
+        hd->rcgc__info |= RCGC__F_VARSIZE;
         s->var_live++;
         s->var_bytes += bytes;
     }
-    h->nobjects++;
     if (RCGC_UNLIKELY(h->trace_mode != RCGC__TRACE_OFF) &&
         (h->trace_mode == RCGC__TRACE_EXACT || (h->trace_left -= (int64_t)bytes) < 0))
         rcgc__trace_alloc(h, obj, bytes, file, line);
@@ -304,14 +314,8 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
         rcgc_head *hd = rcgc__pool_alloc(h, &h->pools, s->fast_class - 1);
         if (hd == NULL)
             return NULL;
-        void *obj = hd + 1;
-        zero_payload(obj, type->size);
-        hd->rcgc__info = (uintptr_t)s;
-        hd->rcgc__refcnt = 1;
-        rcgc__olist_push_reserved(h, list, obj);
+        void *obj = object_place(h, s, hd, list, type->size);
         h->count[0] += container;
-        s->live++;
-        h->nobjects++;
         if (RCGC_UNLIKELY(h->trace_mode == RCGC__TRACE_EXACT))
             rcgc__trace_alloc(h, obj, type->size + sizeof(rcgc_head), file, line);
         return obj;
@@ -448,19 +452,29 @@ static void resurrect(rcgc_heap *h, void *obj, bool container)
         h->unlisted++;
 }
 
+/* Whether nothing can resurrect obj: no finalizer of either kind, no weak reference. */
+static inline bool dies_plainly(const rcgc_type *t, unsigned flags)
+{
+    return t->finalize == NULL && t->legacy_del == NULL && !(flags & RCGC__F_WEAKREFS);
+}
+
+/* The death of an object that dies plainly: dealloc, free. */
+static inline void die_plain(rcgc_heap *h, void *obj, const rcgc_type *t)
+{
+    rcgc__olist_remove(h, obj);
+    if (t->dealloc != NULL) {
+        t->dealloc(obj);
+        rcgc__olist_remove(h, obj);
+    }
+    object_free(h, obj);
+}
+
 /* The body of a death; the refcount is 0 and the trashcan let it through. */
 static void die_body(rcgc_heap *h, void *obj)
 {
     const rcgc_type *t = rcgc__type(obj);
-    if (RCGC_LIKELY(t->finalize == NULL && t->legacy_del == NULL &&
-                    !(rcgc__flags(obj) & RCGC__F_WEAKREFS))) {
-        /* Nothing can resurrect it: the common case, without the checks below. */
-        rcgc__olist_remove(h, obj);
-        if (t->dealloc != NULL) {
-            t->dealloc(obj);
-            rcgc__olist_remove(h, obj);
-        }
-        object_free(h, obj);
+    if (RCGC_LIKELY(dies_plainly(t, rcgc__flags(obj)))) {
+        die_plain(h, obj, t); /* the common case, without the checks below */
         return;
     }
     bool container = rcgc__is_container_type(t);
@@ -547,18 +561,11 @@ void rcgc__decref_slow(void *obj)
     const rcgc_type *t = s->type;
     unsigned flags = rcgc__flags(obj);
     unsigned list = flags & RCGC__LIST_MASK;
-    if (RCGC_LIKELY(list != RCGC__L_NONE &&
-                    !(flags & (RCGC__F_WEAKREFS | RCGC__F_TRACED | RCGC__F_VARSIZE)) &&
-                    t->finalize == NULL && t->legacy_del == NULL &&
+    if (RCGC_LIKELY(list != RCGC__L_NONE && dies_plainly(t, flags) &&
                     h->dealloc_depth < RCGC__TRASH_DEPTH)) {
-        /* The fast path of a death nothing can resurrect (die_body's first case). */
+        /* rcgc__object_die without the call chain, for a plain death. */
         h->dealloc_depth++;
-        rcgc__olist_remove(h, obj);
-        if (t->dealloc != NULL) {
-            t->dealloc(obj);
-            rcgc__olist_remove(h, obj);
-        }
-        object_free(h, obj);
+        die_plain(h, obj, t);
         if (RCGC_UNLIKELY(h->dealloc_depth == 1 && h->trash_len > 0))
             trash_drain(h);
         h->dealloc_depth--;

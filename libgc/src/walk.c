@@ -84,27 +84,16 @@ int rcgc_census(rcgc_heap *h, rcgc_census_fn fn, void *arg)
 {
     if (h == NULL || fn == NULL)
         return RCGC_EINVAL;
-    /* The table comes from the stack or the hooks; without memory, each type's sites are
-     * summed on the spot (O(types * sites)). */
-    size_t n = h->ntypes;
-    rcgc_census_entry small[64];
-    rcgc_census_entry *all = n <= 64 ? small : rcgc__malloc(h, n * sizeof *all);
-    if (all != NULL)
-        rcgc__census_fill(h, all);
-    int r = 0;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        if (all != NULL) {
-            r = fn(&all[i], arg);
-            continue;
-        }
+    /* Each type's counters are the sums over its sites: O(types * sites), no memory. */
+    for (size_t i = 0; i < h->ntypes; i++) {
         const rcgc_type *t = h->types[i]->type;
         rcgc_census_entry e = {t, t->name, 0, 0, rcgc__is_container_type(t)};
         e.count = rcgc__type_live(h, t, &e.bytes);
-        r = fn(&e, arg);
+        int r = fn(&e, arg);
+        if (r != 0)
+            return r;
     }
-    if (all != small)
-        rcgc__free(h, all, n * sizeof *all);
-    return r;
+    return 0;
 }
 
 /* ---- freezing ---- */

@@ -14,9 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -128,36 +126,13 @@ static int teardown(void **state)
 
 /* ---- requests, served by the owner meanwhile ---- */
 
-typedef struct call {
-    const char *method, *target;
-    http_response r;
-    atomic_int done;
-} call;
-
-static void *call_thread(void *arg)
-{
-    call *c = arg;
-    http_request(g_port, c->method, c->target, NULL, NULL, &c->r);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
 /* method target on a client thread while this (owner) thread serves safepoints.
  * Returns: the status; *out the response (free it). */
 static int request(const char *method, const char *target, http_response *out)
 {
-    call c = {.method = method, .target = target};
-    atomic_init(&c.done, 0);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-    while (!atomic_load(&c.done)) {
-        rcgc_safepoint(g_heap);
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    assert_int_equal(pthread_join(t, NULL), 0);
-    *out = c.r;
-    return c.r.status;
+    int status = http_request_serving(g_port, method, target, &g_heap, 1, out);
+    assert_true(status >= 0);
+    return status;
 }
 
 /* method target, any status. Returns: the status; *doc the JSON body (kept until

@@ -22,9 +22,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -268,43 +266,14 @@ static int teardown(void **state)
 
 /* ---- requests, served by the owner meanwhile ---- */
 
-typedef struct call {
-    const char *target;
-    http_response r;
-    atomic_int done;
-} call;
-
-static void *call_thread(void *arg)
-{
-    call *c = arg;
-    http_request(g_port, "GET", c->target, NULL, NULL, &c->r);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* GET target on a client thread while this (owner) thread serves the safepoints of
  * every test heap. Returns: the status; *out holds the response (free it). */
 static int get(const char *target, http_response *out)
 {
-    call c = {.target = target};
-    atomic_init(&c.done, 0);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-    while (!atomic_load(&c.done)) {
-        rcgc_safepoint(g_heap);
-        if (g_other != NULL)
-            rcgc_safepoint(g_other);
-        sleep_ms(1);
-    }
-    assert_int_equal(pthread_join(t, NULL), 0);
-    *out = c.r;
-    return c.r.status;
+    rcgc_heap *heaps[2] = {g_heap, g_other};
+    int status = http_request_serving(g_port, "GET", target, heaps, 2, out);
+    assert_true(status >= 0);
+    return status;
 }
 
 /* GET the formatted target, any status. Returns: the status; *doc the JSON body

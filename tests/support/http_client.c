@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <rcgc/rcgc.h>
 
 static long long now_ms(void)
 {
@@ -298,4 +302,39 @@ bool http_wait_closed(int fd, int timeout_ms)
         sink.len = 0;
     free(sink.data);
     return k == 0;
+}
+
+typedef struct served_call {
+    int port;
+    const char *method, *target;
+    http_response *r;
+    atomic_int done;
+} served_call;
+
+static void *served_call_thread(void *arg)
+{
+    served_call *c = arg;
+    http_request(c->port, c->method, c->target, NULL, NULL, c->r);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+int http_request_serving(int port, const char *method, const char *target,
+                         struct rcgc_heap *const *heaps, size_t n, http_response *r)
+{
+    served_call c = {.port = port, .method = method, .target = target, .r = r};
+    atomic_init(&c.done, 0);
+    memset(r, 0, sizeof *r);
+    pthread_t t;
+    if (pthread_create(&t, NULL, served_call_thread, &c) != 0)
+        return -1;
+    while (!atomic_load(&c.done)) {
+        for (size_t i = 0; i < n; i++)
+            if (heaps[i] != NULL)
+                rcgc_safepoint(heaps[i]);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_join(t, NULL);
+    return r->status;
 }

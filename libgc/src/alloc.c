@@ -204,11 +204,38 @@ void rcgc__pool_free_slow(rcgc_heap *h, rcgc__pool *p, bool was_full)
         bucket_insert(ps, a);
         return;
     }
-    /* Every pool is free: keep one such arena, give the others back to the OS. */
+    /* Every pool is free: keep one such arena, give the others back to the OS (all of
+     * them at once when the heap is being destroyed). */
+    if (ps->destroying)
+        return;
     if (ps->spare == NULL)
         ps->spare = a;
     else
         arena_release(h, a);
+}
+
+/* ---- scanning ---- */
+
+int rcgc__pools_each_block(rcgc_heap *h, int (*fn)(void *block, void *arg), void *arg)
+{
+    return rcgc__pools_each_block_inline(&h->pools, fn, arg);
+}
+
+void *rcgc__pools_block_at(rcgc_heap *h, const void *p)
+{
+    uintptr_t x = (uintptr_t)p;
+    for (rcgc__arena *a = h->pools.all; a != NULL; a = a->all_next) {
+        uintptr_t base = (uintptr_t)a->base;
+        if (x < base || x - base >= (uintptr_t)a->ncarved * RCGC__POOL_SIZE)
+            continue;
+        rcgc__pool *pool = (rcgc__pool *)(x & ~(uintptr_t)RCGC__POOL_MASK);
+        size_t off = x - (uintptr_t)pool;
+        if (pool->ref == 0 || off < RCGC__POOL_OVERHEAD || off >= pool->nextoffset ||
+            (off - RCGC__POOL_OVERHEAD) % rcgc__class_size(pool->szidx) != 0)
+            return NULL;
+        return rcgc__block_maybe_live(p) ? (void *)(uintptr_t)p : NULL;
+    }
+    return NULL;
 }
 
 /* ---- statistics ---- */

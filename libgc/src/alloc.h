@@ -66,6 +66,9 @@
 #define RCGC__VG_NOACCESS(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
 #define RCGC__VG_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
 #define RCGC__VG_UNDEFINED(p, n) VALGRIND_MAKE_MEM_UNDEFINED((p), (n))
+/* Around a deliberate read of a free block's first word (rcgc__resident_in). */
+#define RCGC__VG_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
+#define RCGC__VG_QUIET_END() VALGRIND_ENABLE_ERROR_REPORTING
 #else
 #define RCGC__VG_CREATE(anchor) ((void)(anchor))
 #define RCGC__VG_DESTROY(anchor) ((void)(anchor))
@@ -74,6 +77,8 @@
 #define RCGC__VG_NOACCESS(p, n) ((void)(p), (void)(n))
 #define RCGC__VG_DEFINED(p, n) ((void)(p), (void)(n))
 #define RCGC__VG_UNDEFINED(p, n) ((void)(p), (void)(n))
+#define RCGC__VG_QUIET_BEGIN() ((void)0)
+#define RCGC__VG_QUIET_END() ((void)0)
 #endif
 
 /* ---- pools and arenas ---- */
@@ -114,6 +119,7 @@ typedef struct rcgc__pools {
     rcgc__arena *spare; /* one empty arena kept against thrashing */
     bool from_hooks;    /* arenas come from the heap's allocator hooks, not mmap */
     bool disabled;      /* every object from the hooks (options.disable_pools) */
+    bool destroying;    /* heap_free: emptied arenas stay until rcgc__pools_destroy */
     size_t arenas_total, arenas_reclaimed, arenas_highwater, arenas_current;
     size_t large_objects, large_bytes;
 } rcgc__pools;
@@ -129,6 +135,17 @@ void *rcgc__pool_alloc_slow(struct rcgc_heap *h, unsigned c);
 void rcgc__pool_free_slow(struct rcgc_heap *h, rcgc__pool *p, bool was_full);
 /* Checks the invariants above; returns the number of violations (reported by panic). */
 size_t rcgc__pools_check(struct rcgc_heap *h);
+/* Calls fn(block, arg) for every block below the carving point of every pool in use, in
+ * address order within a pool: the blocks handed out and the free ones, which the
+ * caller tells apart by their first word, a free-list link (16-byte aligned or NULL;
+ * under valgrind read it between RCGC__VG_QUIET_BEGIN and _END). With ASan only the
+ * handed-out blocks are visited (the free ones are poisoned). fn must not allocate
+ * blocks; it may free the block it was given only while ps->destroying is set (no pool
+ * or arena then goes away). Returns 0 or fn's first non-zero result. */
+int rcgc__pools_each_block(struct rcgc_heap *h, int (*fn)(void *block, void *arg), void *arg);
+/* The block that starts at p if p is the start of such a block (free or not, as above;
+ * with ASan a free block gives NULL), else NULL. Reads only pool and arena headers. */
+void *rcgc__pools_block_at(struct rcgc_heap *h, const void *p);
 
 static inline unsigned rcgc__size_class(size_t nbytes)
 {
@@ -138,6 +155,41 @@ static inline unsigned rcgc__size_class(size_t nbytes)
 static inline size_t rcgc__class_size(unsigned c)
 {
     return (size_t)(c + 1) << RCGC__ALIGN_SHIFT;
+}
+
+/* Whether block b may be handed out: with ASan, free blocks are poisoned. */
+static inline bool rcgc__block_maybe_live(const void *b)
+{
+#ifdef RCGC__ASAN
+    return !__asan_address_is_poisoned(b);
+#else
+    (void)b;
+    return true;
+#endif
+}
+
+/* The loop of rcgc__pools_each_block, for callers that want it specialised to their fn
+ * (a static function named at the call is inlined into it). */
+__attribute__((always_inline)) static inline int
+rcgc__pools_each_block_inline(rcgc__pools *ps, int (*fn)(void *block, void *arg), void *arg)
+{
+    for (rcgc__arena *a = ps->all; a != NULL; a = a->all_next) {
+        for (uint32_t i = 0; i < a->ncarved; i++) {
+            rcgc__pool *p = (rcgc__pool *)(void *)(a->base + i * RCGC__POOL_SIZE);
+            if (p->ref == 0)
+                continue;
+            size_t size = rcgc__class_size(p->szidx);
+            char *end = (char *)p + p->nextoffset;
+            for (char *b = (char *)p + RCGC__POOL_OVERHEAD; b < end; b += size) {
+                if (!rcgc__block_maybe_live(b))
+                    continue;
+                int r = fn(b, arg);
+                if (r != 0)
+                    return r;
+            }
+        }
+    }
+    return 0;
 }
 
 /* The next never-used block of p becomes its free list (p->freeblock was NULL); false

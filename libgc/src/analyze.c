@@ -5,8 +5,10 @@
  *
  * They run on the owner thread (or on the inspector's while the heap is released), read
  * the heap and never change it: per-object results live in side arrays indexed by
- * (list, slot), never in the headers. Every loop over the heap is O(objects) and checks
- * its time budget as it goes. */
+ * (list, slot), never in the headers. The analyses that index by slot first put GEN2's
+ * resident objects back into its array (rcgc__gen2_materialize: a change of layout, not
+ * of the heap); the others visit the residents where they are. Every loop over the heap
+ * is O(objects) and checks its time budget as it goes. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -25,7 +27,7 @@ bool rcgc__object_valid(rcgc_heap *h, const void *p)
             if (l->items[i] == p)
                 return true;
     }
-    return false;
+    return rcgc__is_resident(h, p); /* reads only pool blocks of h that are in use */
 }
 
 static const char *list_name(unsigned list)
@@ -117,17 +119,17 @@ static int visit_count_target(void *child, void *arg)
     return 0;
 }
 
+static int count_in(void *obj, void *arg)
+{
+    if (rcgc__type(obj)->traverse != NULL)
+        rcgc__type(obj)->traverse(obj, visit_count_target, arg);
+    return 0;
+}
+
 size_t rcgc__refs_from_heap(rcgc_heap *h, const void *target)
 {
     count_ctx c = {target, 0};
-    for (unsigned id = 0; id < RCGC__NLISTS; id++) {
-        const rcgc__olist *l = &h->lists[id];
-        for (uint32_t i = 0; i < l->len; i++) {
-            void *obj = l->items[i];
-            if (obj != NULL && rcgc__type(obj)->traverse != NULL)
-                rcgc__type(obj)->traverse(obj, visit_count_target, &c);
-        }
-    }
+    (void)rcgc__objects_foreach(h, count_in, &c);
     return c.n;
 }
 
@@ -159,6 +161,8 @@ static int bfs_init(bfs *b, rcgc_heap *h, const void *target, bool with_parents)
     memset(b, 0, sizeof *b);
     b->h = h;
     b->target = target;
+    if (rcgc__gen2_materialize(h) != 0)
+        return RCGC_ENOMEM;
     for (unsigned id = 0; id < RCGC__NLISTS; id++) {
         size_t n = h->lists[id].len;
         if (n == 0)
@@ -382,8 +386,8 @@ int rcgc__garbage_groups(rcgc_heap *h, size_t max_objects,
                          bool *truncated)
 {
     graph g = {.h = h, .max = max_objects};
-    int r = 0;
     *truncated = false;
+    int r = rcgc__gen2_materialize(h);
     for (unsigned id = 0; id < RCGC__NLISTS && r == 0; id++)
         if (h->lists[id].len > 0 && (g.index[id] = calloc(h->lists[id].len, 4)) == NULL)
             r = RCGC_ENOMEM;
@@ -516,29 +520,36 @@ int rcgc__objects_foreach(rcgc_heap *h, int (*fn)(void *obj, void *arg), void *a
             if (r != 0)
                 return r;
         }
+        if (list_order[k] == RCGC__L_GEN2) {
+            int r = rcgc__residents_each(h, fn, arg);
+            if (r != 0)
+                return r;
+        }
     }
     return 0;
+}
+
+typedef struct {
+    const void *target;
+    int (*fn)(void *obj, void *arg);
+    void *arg;
+} referrers_ctx;
+
+static int referrer_check(void *obj, void *arg)
+{
+    referrers_ctx *rc = arg;
+    if (rcgc__type(obj)->traverse == NULL)
+        return 0;
+    holds_ctx c = {rc->target, false};
+    rcgc__type(obj)->traverse(obj, visit_holds, &c);
+    return c.found ? rc->fn(obj, rc->arg) : 0;
 }
 
 int rcgc__referrers(rcgc_heap *h, const void *target, int (*fn)(void *obj, void *arg),
                     void *arg)
 {
-    for (size_t k = 0; k < NORDER; k++) {
-        const rcgc__olist *l = &h->lists[list_order[k]];
-        for (uint32_t i = 0; i < l->len; i++) {
-            void *obj = l->items[i];
-            if (obj == NULL || rcgc__type(obj)->traverse == NULL)
-                continue;
-            holds_ctx c = {target, false};
-            rcgc__type(obj)->traverse(obj, visit_holds, &c);
-            if (c.found) {
-                int r = fn(obj, arg);
-                if (r != 0)
-                    return r;
-            }
-        }
-    }
-    return 0;
+    referrers_ctx rc = {target, fn, arg};
+    return rcgc__objects_foreach(h, referrer_check, &rc);
 }
 
 /* ---- retained size and the dominator tree ----
@@ -788,6 +799,8 @@ static int dom_child_cmp(const void *a, const void *b)
 static int retain_reach(retain *rt, rcgc_heap *h, const void *target, const char *type_name)
 {
     graph *g = &rt->g;
+    if (rcgc__gen2_materialize(h) != 0)
+        return RCGC_ENOMEM;
     for (unsigned id = 0; id < RCGC__NLISTS; id++)
         if (h->lists[id].len > 0 && (g->index[id] = calloc(h->lists[id].len, 4)) == NULL)
             return RCGC_ENOMEM;

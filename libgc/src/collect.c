@@ -7,6 +7,10 @@
  * the next older generation ("old"). From the first user callback on, WORK and LEGACY
  * are pinned: a finalizer that frees one of their objects leaves a NULL hole.
  *
+ * A full collection starts by putting GEN2's resident objects back into its array
+ * (gather) and ends by making them resident again (rcgc__gen2_settle); a collection of
+ * generation 1 makes its survivors resident at the end.
+ *
  * Memory: everything a collection needs is reserved before the first change, except the
  * LEGACY list and the garbage list; running out there either bails out before user code
  * ran (every candidate survives) or leaves an object out of the garbage list (it is
@@ -20,6 +24,7 @@
 typedef struct {
     rcgc_heap *h;
     void *bad;     /* an object whose refcount is smaller than its internal references */
+    bool direct;   /* survivors in pools become resident (a full collection that settles) */
     int err;       /* RCGC_ENOMEM when a move failed */
     unsigned dest; /* visit_reachable's destination list */
     unsigned head, fill;
@@ -108,26 +113,30 @@ static void report_bad_refcount(rcgc_heap *h, void *obj)
                 rcgc__type(obj)->name);
 }
 
+/* update_refs for one candidate: gc_refs = refcount, kept in the slot. */
+static inline void update_ref(rcgc_head *hd)
+{
+    hd->rcgc__info =
+        (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK | RCGC__F_COLLECTING;
+    hd->rcgc__slot = hd->rcgc__refcnt;
+}
+
 /* Partitions WORK. Pre: WORK holds the candidates (holes allowed), `old` has room for
- * all of them. Post: the candidates referenced from outside WORK, and all they reach,
- * are in `old` with COLLECTING clear; WORK holds the rest, compacted, COLLECTING set.
- * Returns the number of survivors, or -1 when a refcount was found too small (reported;
- * WORK is then untouched apart from COLLECTING bits and gc_refs in the slots). */
-static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
+ * all of them; refs_ready: update_refs was done (gather did it while the header was in
+ * cache). Post: the candidates referenced from outside WORK, and all they reach, are
+ * in `old` (or resident in GEN2, when direct) with COLLECTING clear; WORK holds the
+ * rest, compacted, COLLECTING set. Returns the number of survivors, or -1 when a
+ * refcount was found too small (reported; WORK is then untouched apart from COLLECTING
+ * bits and gc_refs in the slots). */
+static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, bool direct)
 {
     rcgc__olist *work = L(h, RCGC__L_WORK);
     void **items = work->items;
     uint32_t n = work->len;
-    /* update_refs: gc_refs = refcount, kept in the slot. */
-    for (uint32_t i = 0; i < n; i++) {
-        void *obj = items[i];
-        if (obj == NULL)
-            continue;
-        rcgc_head *hd = rcgc__head(obj);
-        hd->rcgc__info =
-            (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK | RCGC__F_COLLECTING;
-        hd->rcgc__slot = hd->rcgc__refcnt;
-    }
+    if (!refs_ready)
+        for (uint32_t i = 0; i < n; i++)
+            if (items[i] != NULL)
+                update_ref(rcgc__head(items[i]));
     /* subtract_refs: gc_refs = references from outside the set. */
     pass p = {.h = h, .dest = old};
     for (uint32_t i = 0; i < n; i++) {
@@ -145,9 +154,11 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
      * Instead of traversing every survivor to find the tentatively unreachable ones it
      * reaches (CPython's move_unreachable), only those are traversed: a tentatively
      * unreachable object referenced from a survivor has more references than come from
-     * the tentatively unreachable set. */
+     * the tentatively unreachable set. These survivors are never scanned again: in a
+     * full collection that settles, those in pools become resident at once. */
     rcgc__olist *ol = L(h, old);
     uint32_t start = ol->len;
+    size_t direct_n = 0;
     uint32_t u = 0;
     for (uint32_t i = 0; i < n; i++) {
         void *obj = items[i];
@@ -156,11 +167,17 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
         rcgc_head *hd = rcgc__head(obj);
         if (hd->rcgc__slot != 0) {
             hd->rcgc__info &= ~(uintptr_t)RCGC__F_COLLECTING;
-            rcgc__olist_push_reserved(h, old, obj);
+            if (direct && rcgc__in_pools(&h->pools, obj)) {
+                rcgc__set_list(obj, RCGC__L_GEN2, RCGC__SLOT_RESIDENT);
+                direct_n++;
+            } else {
+                rcgc__olist_push_reserved(h, old, obj);
+            }
         } else {
             items[u++] = obj;
         }
     }
+    ol->resident += direct_n;
     /* slot = references from survivors and from outside: refcount minus references
      * from the tentatively unreachable (all their references are internal). */
     for (uint32_t i = 0; i < u; i++) {
@@ -200,7 +217,7 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old)
     }
     work->len = k;
     work->holes = 0;
-    return (ssize_t)(ol->len - start);
+    return (ssize_t)(ol->len - start + direct_n);
 }
 
 /* Every remaining candidate (WORK and LEGACY) survives into `old`. */
@@ -223,19 +240,64 @@ static void survive_all(rcgc_heap *h, unsigned old)
 
 /* ---- gathering the generations ---- */
 
+typedef struct {
+    void **items;
+    uint32_t len;
+} work_fill;
+
+/* For a full collection's gather: an object joins WORK, its refs updated. */
+static inline int gather_resident(void *obj, void *arg)
+{
+    work_fill *w = arg;
+    update_ref(rcgc__head(obj));
+    w->items[w->len++] = obj;
+    return 0;
+}
+
+static inline int gather_block(void *b, void *arg)
+{
+    void *obj = rcgc__resident_in(b);
+    return obj != NULL ? gather_resident(obj, arg) : 0;
+}
+
 /* Moves generations 0..gen into WORK and reserves room in `old` for all of them.
+ * A full collection also takes GEN2's residents, found in the arenas, and does
+ * update_refs as it goes (*refs_ready), each header being in cache then.
  * Returns 0, or RCGC_ENOMEM with nothing changed. */
-static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3])
+static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3], bool *refs_ready)
 {
     size_t n = 0;
     for (int i = 0; i <= gen; i++)
         n += rcgc__olist_size(L(h, i));
     rcgc__olist *g = L(h, (unsigned)gen);
     rcgc__olist *work = L(h, RCGC__L_WORK);
-    if (rcgc__olist_reserve(h, g, n - rcgc__olist_size(g)) != 0)
-        return RCGC_ENOMEM;
-    if (gen < 2 ? rcgc__olist_reserve(h, L(h, old), n) != 0
-                : rcgc__olist_reserve(h, work, n) != 0)
+    *refs_ready = false;
+    if (gen == 2) {
+        /* WORK gets everything; GEN2's array, emptied, takes the survivors. */
+        if (n > (size_t)UINT32_MAX - 1u || rcgc__olist_reserve(h, work, n) != 0 ||
+            rcgc__olist_reserve(h, g, n > g->len ? n - g->len : 0) != 0)
+            return RCGC_ENOMEM;
+        for (int i = 0; i < 3; i++)
+            before[i] = rcgc__olist_size(L(h, i));
+        work_fill w = {work->items, 0};
+        for (int i = 0; i <= 2; i++) {
+            rcgc__olist *y = L(h, i);
+            for (uint32_t j = 0; j < y->len; j++)
+                if (y->items[j] != NULL)
+                    gather_resident(y->items[j], &w);
+            y->len = 0;
+            y->holes = 0;
+        }
+        if (g->resident > 0)
+            (void)rcgc__pools_each_block_inline(&h->pools, gather_block, &w);
+        g->resident = 0;
+        g->settled = false;
+        work->len = w.len;
+        *refs_ready = true;
+        return 0;
+    }
+    if (rcgc__olist_reserve(h, g, n - rcgc__olist_size(g)) != 0 ||
+        rcgc__olist_reserve(h, L(h, old), n) != 0)
         return RCGC_ENOMEM;
     for (int i = 0; i < 3; i++)
         before[i] = rcgc__olist_size(L(h, i));
@@ -323,8 +385,10 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
 #ifdef RCGC_DEBUG_INVARIANTS
     rcgc__heap_check(h);
 #endif
-    if (gather(h, gen, old, before) != 0)
+    bool refs_ready;
+    if (gather(h, gen, old, before, &refs_ready) != 0)
         return RCGC_ENOMEM;
+    bool direct = gen == 2 && rcgc__residency_pays(h, before[0] + before[1] + before[2]);
     rcgc_event start = {.kind = RCGC_EVENT_COLLECT_START, .generation = gen};
     memcpy(start.count, before, sizeof before);
     rcgc__emit(h, &start);
@@ -334,7 +398,7 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     for (int i = 0; i <= gen; i++)
         h->count[i] = 0;
 
-    ssize_t survivors = deduce_unreachable(h, old);
+    ssize_t survivors = deduce_unreachable(h, old, refs_ready, direct);
     if (survivors < 0) {
         survive_all(h, old);
         survivors = 0;
@@ -393,7 +457,7 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     }
 
     /* handle_resurrected_objects: the analysis again, on current refcounts. */
-    if (user_ran && deduce_unreachable(h, old) < 0) {
+    if (user_ran && deduce_unreachable(h, old, false, direct) < 0) {
         rcgc__olist_compact(work);
         survive_all(h, old);
     }
@@ -480,6 +544,9 @@ ssize_t rcgc__collect(rcgc_heap *h, int generation, bool quiet)
     if (!quiet)
         rcgc__run_callbacks(h, RCGC_PHASE_START, &info);
     ssize_t r = collect_main(h, generation, &info);
+    /* The survivors that entered GEN2 are in its array (see push_reserved). */
+    if (generation == 2 || (generation == 1 && h->lists[RCGC__L_GEN2].settled))
+        rcgc__gen2_settle(h);
     rcgc__olists_trim(h, generation);
     if (!quiet)
         rcgc__run_callbacks(h, RCGC_PHASE_STOP, &info);

@@ -180,6 +180,7 @@ rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts)
     h->threshold[2] = 10;
     for (unsigned i = 0; i < RCGC__NLISTS; i++)
         h->lists[i].len = h->lists[i].cap = 0;
+    rcgc__gen2_settle(h); /* long-lived pool objects are resident from the start */
     if (!opts->ignore_environment)
         rcgc__read_environment(h);
     if (opts->set_threshold)
@@ -241,6 +242,14 @@ static void report_shutdown(rcgc_heap *h)
     fflush(stderr);
 }
 
+static int release_resident(void *obj, void *arg)
+{
+    rcgc_heap *h = arg;
+    h->lists[RCGC__L_GEN2].resident--;
+    rcgc__object_release(h, obj);
+    return 0;
+}
+
 void rcgc_heap_free(rcgc_heap *h)
 {
     if (h == NULL)
@@ -255,6 +264,10 @@ void rcgc_heap_free(rcgc_heap *h)
     rcgc__registry_remove(h); /* from now on no other thread can reach the heap */
     (void)rcgc__collect(h, 2, true);
     report_shutdown(h);
+    /* Every object goes; emptied arenas stay until pools_destroy, so the scan of the
+     * residents never reads an arena that was given back. */
+    h->pools.destroying = true;
+    (void)rcgc__residents_each(h, release_resident, h);
     for (unsigned i = 0; i < RCGC__NLISTS; i++) {
         rcgc__olist *l = &h->lists[i];
         for (uint32_t j = 0; j < l->len; j++)

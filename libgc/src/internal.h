@@ -6,8 +6,20 @@
  * list (3 bits) and the index in it (slot), so unlinking is O(1). A collection scans
  * these arrays sequentially; nothing is linked through the objects themselves.
  *
+ * The oldest generation is the exception that keeps memory down: while it is *settled*
+ * (after a full collection that found it to be at least half of the pool objects: the
+ * arena scan must not cost more than it saves), its objects whose blocks come from the
+ * pools are *resident*: not in the array (slot RCGC__SLOT_RESIDENT, counted in
+ * `resident`) but found by scanning the arenas: the next full collection gathers them
+ * from there, a walk first puts them back into the array (rcgc__gen2_materialize). So
+ * a long-lived object costs no array entry; large objects, and every object of a heap
+ * without pools, stay in the array.
+ *
  * Invariants (checked by rcgc__heap_check):
  *  - a listed object's header names its list and its slot: list->items[slot] == obj;
+ *  - a resident object is a live pool block of its heap whose header says GEN2 and
+ *    RCGC__SLOT_RESIDENT; the arenas hold exactly lists[GEN2].resident of them, and,
+ *    outside a collection, none unless GEN2 is settled;
  *  - generation, frozen, work and legacy lists hold only objects of types with
  *    traverse (containers); the untracked list holds the rest and untracked containers;
  *  - outside a collection, COLLECTING is clear everywhere, the work and legacy lists are
@@ -63,9 +75,27 @@ enum {
 typedef struct rcgc__olist {
     void **items;
     uint32_t len, cap;
-    uint32_t pins;  /* > 0: removals leave NULL holes */
-    uint32_t holes; /* NULL entries below len */
+    uint32_t pins;   /* > 0: removals leave NULL holes */
+    uint32_t holes;  /* NULL entries below len */
+    size_t resident; /* GEN2 only: members not in items (RCGC__SLOT_RESIDENT) */
+    bool settled;    /* GEN2 only: pool objects entering it become resident */
 } rcgc__olist;
+
+/* The slot of a resident object (no list has that many entries: RCGC__LIST_MAX). */
+#define RCGC__SLOT_RESIDENT UINT32_MAX
+
+/* Residency tells free pool blocks from live ones by their first word, a pointer or the
+ * var mark, never a header whose low bits say GEN2: 64-bit targets only, where the mark
+ * cannot be an address. */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define RCGC__RESIDENCY 1
+#endif
+
+/* Objects from rcgc_new_var carry their payload size in a prefix before the header:
+ * RCGC__VAR_MARK (no pointer, no free-list link: odd and non-canonical), then the size.
+ * The mark lets an arena scan find the header of a var-size block. */
+#define RCGC__VARSIZE_PREFIX 16u
+#define RCGC__VAR_MARK ((uintptr_t)0xA5A5A5A5A5A5A5A7u)
 
 /* Per heap and type; its census counters are the sums over its sites (rcgc__census_fill),
  * so an allocation updates one record, not two. */
@@ -214,6 +244,23 @@ static inline bool rcgc__is_tracked_list(unsigned list)
     return list <= RCGC__L_LEGACY;
 }
 
+/* The bytes of obj's block: header and payload, and the size prefix of var objects. */
+static inline size_t rcgc__block_bytes(const void *obj)
+{
+    if (RCGC_UNLIKELY(rcgc__head(obj)->rcgc__info & RCGC__F_VARSIZE)) {
+        size_t n;
+        memcpy(&n, (const char *)rcgc__head(obj) - sizeof n, sizeof n);
+        return n + sizeof(rcgc_head) + RCGC__VARSIZE_PREFIX;
+    }
+    return rcgc__type(obj)->size + sizeof(rcgc_head);
+}
+
+/* Whether obj's block came from the heap's pools (block_alloc's rule). */
+static inline bool rcgc__in_pools(const rcgc__pools *ps, const void *obj)
+{
+    return !ps->disabled && rcgc__block_bytes(obj) <= RCGC__SMALL_MAX;
+}
+
 /* ---- memory (heap.c): through the heap's allocator hooks ---- */
 
 void *rcgc__malloc(rcgc_heap *h, size_t size);
@@ -234,10 +281,18 @@ int rcgc__olist_reserve(rcgc_heap *h, rcgc__olist *l, size_t extra);
 /* Appends obj (capacity reserved or grown); sets its list and slot. 0 or ENOMEM. */
 int rcgc__olist_push(rcgc_heap *h, unsigned list, void *obj);
 
-/* Appends obj to a list whose capacity was reserved; cannot fail. */
+/* Appends obj to a list whose capacity was reserved; cannot fail. A pool object
+ * entering a settled GEN2 outside a collection becomes resident instead (a collection
+ * scans what it pushes into GEN2; rcgc__collect settles the survivors at the end). */
 static inline void rcgc__olist_push_reserved(rcgc_heap *h, unsigned list, void *obj)
 {
     rcgc__olist *l = &h->lists[list];
+    if (list == RCGC__L_GEN2 && l->settled && !h->collecting &&
+        rcgc__in_pools(&h->pools, obj)) {
+        rcgc__set_list(obj, list, RCGC__SLOT_RESIDENT);
+        l->resident++;
+        return;
+    }
     uint32_t slot = l->len++;
     l->items[slot] = obj;
     rcgc__set_list(obj, list, slot);
@@ -251,7 +306,9 @@ static inline void rcgc__olist_remove(rcgc_heap *h, void *obj)
         return;
     rcgc__olist *l = &h->lists[list];
     uint32_t slot = rcgc__head(obj)->rcgc__slot;
-    if (RCGC_UNLIKELY(l->pins > 0)) {
+    if (list == RCGC__L_GEN2 && slot == RCGC__SLOT_RESIDENT) {
+        l->resident--;
+    } else if (RCGC_UNLIKELY(l->pins > 0)) {
         l->items[slot] = NULL;
         l->holes++;
     } else {
@@ -271,8 +328,42 @@ void rcgc__olist_unpin(rcgc__olist *l);
 void rcgc__olist_compact(rcgc__olist *l);
 static inline size_t rcgc__olist_size(const rcgc__olist *l)
 {
-    return (size_t)(l->len - l->holes);
+    return (size_t)(l->len - l->holes) + l->resident;
 }
+/* Puts every resident object back into the GEN2 array (and GEN2 stops being settled),
+ * so that it can be walked or indexed by slot. O(arena bytes) when there are residents,
+ * O(1) otherwise. Returns 0, or RCGC_ENOMEM with nothing changed. */
+int rcgc__gen2_materialize(rcgc_heap *h);
+/* Whether GEN2 holding gen2 objects should be settled: they are at least half of the
+ * pool objects, so that scanning every pool block to find them costs about as much as
+ * reading their entries would. Always false without pools or on 32-bit targets. */
+bool rcgc__residency_pays(const rcgc_heap *h, size_t gen2);
+/* Makes the pool objects of the GEN2 array resident and settles GEN2 (after a full
+ * collection, or a collection of generation 1 while settled), unless the list is pinned
+ * or, with no residents yet, residency does not pay. */
+void rcgc__gen2_settle(rcgc_heap *h);
+/* Calls fn on every resident object (fn must not free pool blocks). Returns 0 or fn's
+ * first non-zero result. */
+int rcgc__residents_each(rcgc_heap *h, int (*fn)(void *obj, void *arg), void *arg);
+/* The resident object whose pool block is b (from rcgc__pools_each_block), or NULL: a
+ * free block or another object. */
+static inline void *rcgc__resident_in(void *b)
+{
+    uintptr_t w;
+    RCGC__VG_QUIET_BEGIN(); /* b may be free: valgrind sees it as not addressable */
+    memcpy(&w, b, sizeof w);
+    rcgc_head *hd = RCGC_UNLIKELY(w == RCGC__VAR_MARK)
+                        ? (rcgc_head *)((char *)b + RCGC__VARSIZE_PREFIX)
+                        : (rcgc_head *)b;
+    /* A free block's first word is a link, 16-byte aligned: never the list bits of GEN2,
+     * so its slot is not read. */
+    bool res = (hd->rcgc__info & RCGC__LIST_MASK) == RCGC__L_GEN2 &&
+               hd->rcgc__slot == RCGC__SLOT_RESIDENT;
+    RCGC__VG_QUIET_END();
+    return res ? hd + 1 : NULL;
+}
+/* Whether p is a resident object of h; reads nothing outside h's live pool blocks. */
+bool rcgc__is_resident(rcgc_heap *h, const void *p);
 /* Shrinks arrays left less than a quarter full (after a collection of generation). */
 void rcgc__olists_trim(rcgc_heap *h, int generation);
 /* Moves obj into list `to` (a tracked list); on ENOMEM it stays where it is. */

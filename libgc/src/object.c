@@ -8,8 +8,7 @@
  * nested deeper than RCGC__TRASH_DEPTH is deferred and run when the stack unwinds. */
 #include "internal.h"
 
-#define RCGC__TRASH_DEPTH 50     /* nested deaths before deferring (CPython's unwind level) */
-#define RCGC__VARSIZE_PREFIX 16u /* bytes before the header holding a var object's size */
+#define RCGC__TRASH_DEPTH 50 /* nested deaths before deferring (CPython's unwind level) */
 
 /* ---- sites and type records ---- */
 
@@ -151,28 +150,9 @@ void rcgc__sites_free(rcgc_heap *h)
 
 /* ---- allocation ---- */
 
-/* Payload size of an object; header and prefix excluded. */
-static size_t payload_size(const void *obj)
-{
-    if (rcgc__flags(obj) & RCGC__F_VARSIZE) {
-        size_t n;
-        memcpy(&n, (const char *)rcgc__head(obj) - RCGC__VARSIZE_PREFIX, sizeof n);
-        return n;
-    }
-    return rcgc__type(obj)->size;
-}
-
-static size_t block_size(const void *obj)
-{
-    size_t n = payload_size(obj) + sizeof(rcgc_head);
-    if (rcgc__flags(obj) & RCGC__F_VARSIZE)
-        n += RCGC__VARSIZE_PREFIX;
-    return n;
-}
-
 size_t rcgc__object_bytes(const void *obj)
 {
-    return block_size(obj);
+    return rcgc__block_bytes(obj);
 }
 
 static void *block_start(const void *obj)
@@ -279,7 +259,9 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
         return NULL;
     }
     if (var) {
-        memcpy(block, &size, sizeof size);
+        uintptr_t mark = RCGC__VAR_MARK;
+        memcpy(block, &mark, sizeof mark);
+        memcpy(block + RCGC__VARSIZE_PREFIX - sizeof size, &size, sizeof size);
         block += RCGC__VARSIZE_PREFIX;
     }
     rcgc_head *hd = (rcgc_head *)(void *)block;
@@ -334,7 +316,7 @@ void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size, const char
 static inline void object_free(rcgc_heap *h, void *obj)
 {
     rcgc__site *s = rcgc__site_of(obj);
-    size_t bytes = block_size(obj);
+    size_t bytes = rcgc__block_bytes(obj);
     s->live--;
     if (rcgc__flags(obj) & RCGC__F_VARSIZE) {
         s->var_live--;

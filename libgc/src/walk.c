@@ -3,6 +3,8 @@
  *
  * A walk pins the lists it iterates, so that a visitor that untracks or frees objects
  * cannot move entries under it, and refuses collections while it runs (h->walking).
+ * A walk of generation 2 first puts its resident objects back into the array (they
+ * become resident again at the next full collection).
  * The frozen generation is invisible to walks, as gc.get_objects hides it. */
 #include "internal.h"
 
@@ -26,6 +28,8 @@ static int visit_find(void *child, void *arg)
 static int walk_gens(rcgc_heap *h, int lo, int hi, const void *target, rcgc_visit_fn fn,
                      void *arg)
 {
+    if (hi == 2 && rcgc__gen2_materialize(h) != 0)
+        return RCGC_ENOMEM;
     int r = 0;
     h->walking++;
     for (int g = lo; g <= hi && r == 0; g++) {
@@ -113,7 +117,7 @@ void rcgc_freeze(rcgc_heap *h)
 {
     /* Lists in use by a collection or a walk cannot move; memory exhaustion leaves the
      * heap as it was. */
-    if (h->collecting || h->walking)
+    if (h->collecting || h->walking || rcgc__gen2_materialize(h) != 0)
         return;
     size_t n = 0;
     for (unsigned g = 0; g < 3; g++)

@@ -326,7 +326,10 @@ RCGC_API void rcgc_garbage_clear(rcgc_heap *h);
 /* gc.get_objects(generation): visits the tracked objects of generation 0..2, or of all
  * three for -1 (never the frozen ones, never the objects of a collection in progress).
  * Returns: 0, or the visitor's non-zero result. Errors: RCGC_EINVAL for a generation
- * outside -1..2 or a NULL heap or visitor. Ownership: visitors get borrowed objects. */
+ * outside -1..2 or a NULL heap or visitor; RCGC_ENOMEM (nothing visited) when the
+ * long-lived objects of generation 2, which have no list entry after a full collection,
+ * cannot be listed for the walk: 8 bytes each, kept until the next full collection.
+ * Ownership: visitors get borrowed objects. */
 RCGC_API int rcgc_get_objects(rcgc_heap *h, int generation, rcgc_visit_fn fn, void *arg);
 /* gc.get_referrers(target): visits, once each, the tracked objects of generations 0..2
  * whose traverse visits target. Returns and errors: as rcgc_get_objects. */
@@ -344,7 +347,7 @@ RCGC_API int rcgc_get_referents(void *obj, rcgc_visit_fn fn, void *arg);
  * collection may still make is the reference count of a frozen weak reference whose
  * callback it runs because the target died. gc.unfreeze(): moves them back
  * to generation 2. Both do nothing while a collection or a walk runs, and when memory
- * for the move runs out. Thread safety: owner thread. */
+ * for the move (an 8-byte entry per object) runs out. Thread safety: owner thread. */
 RCGC_API void rcgc_freeze(rcgc_heap *h);
 RCGC_API void rcgc_unfreeze(rcgc_heap *h);
 /* Returns: the number of frozen objects. Thread safety: owner thread. */

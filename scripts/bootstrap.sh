@@ -7,7 +7,8 @@ set -euo pipefail
 usage() {
     echo "usage: bash scripts/bootstrap.sh [--tests]"
     echo "  checks for cmake, cc, make or ninja, pkg-config, libcmocka-dev, libjansson-dev,"
-    echo "  libmicrohttpd-dev, nodejs and npm, and the dashboard's npm packages (npm ci in web/);"
+    echo "  libmicrohttpd-dev, libdw-dev, nodejs and npm, and the dashboard's npm packages (npm ci"
+    echo "  in web/);"
     echo "  with --tests also libgc-dev, clang-format, python3, prometheus (for promtool) and"
     echo "  the npm packages of tests/protocol (npm ci)."
     echo "  With --tests also chromium and fonts-dejavu-core, and npm ci in tests/web (browser tests)."
@@ -62,6 +63,9 @@ need_tool pkg-config pkg-config
 need_lib libcmocka-dev cmocka
 need_lib libjansson-dev jansson
 need_lib libmicrohttpd-dev libmicrohttpd
+# elfutils' libdw: file:line for the C frames of allocation tracebacks (optional in CMake,
+# RCGC_LIBDW; the tests check those frames when it is there).
+need_lib libdw-dev libdw
 # The dashboard compiled into librcgc-inspect takes uPlot from web/node_modules (npm ci
 # below); tests/protocol needs them too (Node.js 18 or newer).
 need_tool nodejs node

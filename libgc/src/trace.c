@@ -4,9 +4,10 @@
  * backward-shift deletion), interned tracebacks that hold raw return addresses, a cache
  * from (file, line) to the one-frame traceback, and the sampling clock. The snapshot
  * side: self-contained copies (an arena of chunks from a copy of the heap's allocator),
- * statistics, comparisons, filters and the file format. Function names are resolved
- * (dladdr) only when a snapshot or a traceback is taken, never at allocation. */
-#define _GNU_SOURCE /* dladdr and Dl_info (glibc) */
+ * statistics, comparisons, filters and the file format. Return addresses are named
+ * (dladdr, and with libdw the debug information's function, file and line) only when a
+ * snapshot or a traceback is taken, never at allocation; the names are cached per address. */
+#define _GNU_SOURCE /* dladdr and Dl_info, dl_iterate_phdr's dlpi_subs (glibc) */
 #include "internal.h"
 
 #include <rcgc/tracemalloc.h>
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdalign.h>
 #include <stdlib.h>
@@ -29,6 +31,24 @@
 #endif
 #ifndef RCGC__HAVE_STACKS
 #define RCGC__HAVE_STACKS 0
+#endif
+#if RCGC__HAVE_STACKS
+#if __has_include(<link.h>)
+#define RCGC__HAVE_DLITER 1 /* dl_iterate_phdr: how many objects were unloaded */
+#include <link.h>
+#endif
+#endif
+#ifndef RCGC__HAVE_DLITER
+#define RCGC__HAVE_DLITER 0
+#endif
+/* RCGC_HAVE_LIBDW (CMake found elfutils' libdw): the C frames get file:line from DWARF */
+#if RCGC__HAVE_STACKS && defined(RCGC_HAVE_LIBDW)
+#define RCGC__HAVE_DWARF 1
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <unistd.h>
+#else
+#define RCGC__HAVE_DWARF 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -51,6 +71,8 @@
 #define MIN_TRACE_BYTES 20u   /* the smallest trace in a dump: size, count, nframe, total */
 #define MIN_FRAME_BYTES 12u   /* the smallest frame: file length, line, function length */
 #define NO_STRING 0xFFFFFFFFu /* a NULL function in a dump */
+#define SYMS_MIN 64u          /* initial buckets of the name cache (a power of two) */
+#define SYM_LEVELS 16u        /* functions kept per return address (the innermost) */
 
 static const char dump_magic[8] = {'R', 'C', 'G', 'C', 'T', 'R', 'C', '1'};
 static const rcgc_trace_frame unknown_frame = {UNKNOWN, 0, NULL};
@@ -71,6 +93,30 @@ typedef struct ltb {
     const rcgc_traceback *snap; /* the copy in the snapshot being built */
     void *pc[];
 } ltb;
+
+/* One function at a return address, with where the call lies in it. */
+typedef struct symlevel {
+    const char *function; /* NULL: no name; the first function_len bytes count */
+    size_t function_len;  /* a symbol's "@VERSION" or ".isra.0" suffix is left out */
+    const char *source;   /* NULL: no line information */
+    unsigned line;
+} symlevel;
+
+/* What the return address pc names (sym_resolve): the object (executable or shared
+ * object) and the call's offset in it, and one level per function: the innermost first,
+ * then, when the debug information says that it was inlined, each function it was
+ * inlined into, the last one owning the stack frame. A cached one holds its levels and
+ * copies of its strings after the struct; a lookup's scratch borrows them from dladdr
+ * and the DWARF session. */
+typedef struct sym {
+    struct sym *next; /* chain of the name cache */
+    void *pc;
+    size_t bytes;       /* of the cached block; 0: scratch */
+    const char *object; /* NULL: no object holds pc */
+    uintptr_t offset;   /* of the call instruction in object */
+    size_t nlevel;      /* 1..SYM_LEVELS */
+    symlevel *level;
+} sym;
 
 typedef struct tentry {
     const void *obj; /* NULL: an empty slot */
@@ -105,6 +151,12 @@ struct rcgc__trace {
     uint64_t snap_gen;
     void *lib_base;  /* librcgc's object (dladdr's dli_fbase), found at start */
     bool lib_static; /* linked into the program: frames are told apart by address */
+
+    /* names of return addresses (chained buckets), kept from one snapshot to the next
+     * while tracing runs; valid while no shared object is unloaded */
+    sym **syms;
+    size_t syms_cap, syms_len;
+    unsigned long long syms_unloads; /* dl_iterate_phdr's dlpi_subs they hold for */
 };
 
 static void *tmalloc(rcgc_heap *h, size_t n)
@@ -240,6 +292,20 @@ static void ltbs_free(rcgc_heap *h, struct rcgc__trace *t)
     }
     t->tbs_len = 0;
     memset(t->cache, 0, sizeof t->cache);
+}
+
+/* Empties the name cache (its buckets too). */
+static void syms_free(rcgc_heap *h, struct rcgc__trace *t)
+{
+    for (size_t i = 0; i < t->syms_cap; i++) {
+        for (sym *e = t->syms[i], *next; e != NULL; e = next) {
+            next = e->next;
+            tfree(h, e, e->bytes);
+        }
+    }
+    tfree(h, t->syms, t->syms_cap * sizeof *t->syms);
+    t->syms = NULL;
+    t->syms_cap = t->syms_len = 0;
 }
 
 /* ---- the C stack ---- */
@@ -477,6 +543,7 @@ static void tables_free(rcgc_heap *h, struct rcgc__trace *t)
 {
     if (t->tbs != NULL)
         ltbs_free(h, t);
+    syms_free(h, t);
     tfree(h, t->tbs, t->tbs_cap * sizeof *t->tbs);
     tfree(h, t->tab, t->tab_cap * sizeof *t->tab);
     t->tbs = NULL;
@@ -654,24 +721,48 @@ int rcgc_tracemalloc_get_status(const rcgc_heap *h, rcgc_tracemalloc_status *out
     return 0;
 }
 
-/* RCGC_TRACEMALLOC=N: start with N frames; 0 does not start (PYTHONTRACEMALLOC). */
+/* Reads the decimal number of environment variable name, in [0, max], into *out.
+ * Returns: 1 with the number; 0 when the variable is unset or empty; -1 when it is
+ * malformed, after one line on stderr (what: what the number is). */
+static int env_number(const char *name, const char *what, unsigned long long max,
+                      unsigned long long *out)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = (v[0] >= '0' && v[0] <= '9') ? strtoull(v, &end, 10) : 0;
+    if (end == NULL || errno != 0 || *end != '\0' || n > max) {
+        fprintf(stderr, "rcgc: ignoring malformed %s '%s' (%s must be in range [0; %llu])\n",
+                name, v, what, max);
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
+/* RCGC_TRACEMALLOC=N: start with N frames; 0 does not start (PYTHONTRACEMALLOC).
+ * RCGC_TRACEMALLOC_SAMPLE=B, B > 0: start sampled instead, one sample per B bytes, with
+ * N frames (1 when RCGC_TRACEMALLOC is unset or malformed); B = 0 does not sample.
+ * RCGC_TRACEMALLOC=0 wins over a sample size: no tracing. */
 void rcgc__trace_environment(rcgc_heap *h)
 {
-    const char *v = getenv("RCGC_TRACEMALLOC");
-    if (v == NULL || *v == '\0')
+    unsigned long long frames = 0, sample = 0;
+    int has_frames =
+        env_number("RCGC_TRACEMALLOC", "the number of frames", RCGC_TRACE_MAX_FRAMES, &frames);
+    int has_sample = env_number("RCGC_TRACEMALLOC_SAMPLE", "the mean bytes between samples",
+                                SIZE_MAX, &sample);
+    if (has_frames == 1 && frames == 0)
         return;
-    char *end;
-    errno = 0;
-    long n = (v[0] >= '0' && v[0] <= '9') ? strtol(v, &end, 10) : -1;
-    if (n < 0 || errno != 0 || *end != '\0' || n > RCGC_TRACE_MAX_FRAMES) {
-        fprintf(stderr,
-                "rcgc: ignoring malformed RCGC_TRACEMALLOC '%s' (the number of frames must "
-                "be in range [0; %d])\n",
-                v, RCGC_TRACE_MAX_FRAMES);
-        return;
+    int nframe = has_frames == 1 ? (int)frames : 1;
+    if (has_sample == 1 && sample > 0) {
+        if (rcgc_tracemalloc_start_sampled(h, nframe, (size_t)sample) != 0)
+            fprintf(stderr, "rcgc: RCGC_TRACEMALLOC_SAMPLE: out of memory, not tracing\n");
+    } else if (has_frames == 1) {
+        if (rcgc_tracemalloc_start(h, nframe) != 0)
+            fprintf(stderr, "rcgc: RCGC_TRACEMALLOC: out of memory, not tracing\n");
     }
-    if (n > 0 && rcgc_tracemalloc_start(h, (int)n) != 0)
-        fprintf(stderr, "rcgc: RCGC_TRACEMALLOC: out of memory, not tracing\n");
 }
 
 /* ---- arenas: the memory of snapshots, statistics arrays and tracebacks ---- */
@@ -947,72 +1038,363 @@ static const rcgc_trace_frame *frames_of(const rcgc_traceback *tb, size_t *n)
     return tb->frames;
 }
 
-/* ---- symbols ---- */
+/* ---- names of return addresses ---- */
 
-#if RCGC__HAVE_STACKS
-/* Interns the function name of return address pc and the object holding it. Without a
- * symbol the name is "object+0xoffset" when offsets is set, else NULL: frame 0 has its
- * file:line already, and an offset (a different one per call in the same function)
- * would split one line's statistics. */
-static bool symbolize(builder *b, void *pc, bool offsets, const char **function,
-                      const char **object)
+/* A pass that names return addresses (a snapshot, a traceback) looks each one up in the
+ * heap's cache first. A miss is resolved with dladdr and, when libdw is built in, with the
+ * debug information of a DWARF session that the pass opens at its first miss and closes
+ * at its end (sym_end): no file stays open between passes. The cache holds for as long
+ * as no shared object is unloaded (a later one could take the same addresses). */
+typedef struct symbolizer {
+    rcgc_heap *h;
+#if RCGC__HAVE_DWARF
+    Dwfl_Callbacks cb;    /* dwfl_begin keeps a pointer to it */
+    char *debuginfo_path; /* NULL: libdwfl's default path (/usr/lib/debug) */
+    Dwfl *dwfl;           /* NULL: not opened yet, or it could not be */
+    bool dwfl_tried;
+#endif
+} symbolizer;
+
+#if RCGC__HAVE_DLITER
+static int unloads_of_first(struct dl_phdr_info *info, size_t size, void *data)
 {
-    Dl_info di;
-    void *call = (void *)((uintptr_t)pc - 1); /* inside the call instruction */
-    *function = NULL;
-    *object = UNKNOWN;
-    if (dladdr(call, &di) == 0)
-        return true;
-    if (di.dli_fname != NULL && di.dli_fname[0] != '\0')
-        *object = intern_str(b, di.dli_fname);
-    if (di.dli_sname != NULL && di.dli_sname[0] != '\0') {
-        *function = intern_str(b, di.dli_sname);
-    } else if (di.dli_fname != NULL && offsets) {
-        const char *base = strrchr(di.dli_fname, '/');
-        base = base != NULL ? base + 1 : di.dli_fname;
-        char text[256];
-        snprintf(text, sizeof text, "%s+0x%" PRIxPTR, base,
-                 (uintptr_t)call - (uintptr_t)di.dli_fbase);
-        *function = intern_str(b, text);
-    }
-    return *object != NULL && (*function != NULL || di.dli_fname == NULL || !offsets);
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        *(unsigned long long *)data = info->dlpi_subs;
+    return 1; /* every entry has the same counters */
 }
 #endif
 
-/* The builder's copy of a live traceback, with names resolved; NULL out of memory. */
-static const rcgc_traceback *ltb_resolve(builder *b, const ltb *l)
+/* How many times a shared object was unloaded in this process (0 when not known). */
+static unsigned long long unloads(void)
 {
-    size_t n = l->npc > 0 ? l->npc : 1;
-    /* intern_tb copies through the builder's scratch: resolve into a separate array */
-    rcgc_trace_frame one, *fr = &one;
-    size_t fr_bytes = 0;
-    if (n > 1) {
-        fr_bytes = n * sizeof *fr;
-        fr = a_malloc(&b->ar.a, fr_bytes);
-        if (fr == NULL)
-            return NULL;
+    unsigned long long n = 0;
+#if RCGC__HAVE_DLITER
+    (void)dl_iterate_phdr(unloads_of_first, &n);
+#endif
+    return n;
+}
+
+static void sym_begin(symbolizer *sy, rcgc_heap *h)
+{
+    memset(sy, 0, sizeof *sy);
+    sy->h = h;
+    unsigned long long n = unloads();
+    if (n != h->trace->syms_unloads) {
+        syms_free(h, h->trace);
+        h->trace->syms_unloads = n;
     }
-    const rcgc_traceback *tb = NULL;
-    fr[0].file = l->file != NULL ? l->file : UNKNOWN;
-    fr[0].line = l->line > 0 ? (unsigned)l->line : 0;
-    fr[0].function = NULL;
+}
+
+static void sym_end(symbolizer *sy)
+{
+#if RCGC__HAVE_DWARF
+    if (sy->dwfl != NULL)
+        dwfl_end(sy->dwfl);
+    sy->dwfl = NULL;
+#else
+    (void)sy;
+#endif
+}
+
 #if RCGC__HAVE_STACKS
-    for (size_t i = 0; i < l->npc; i++) {
-        const char *object;
-        if (!symbolize(b, l->pc[i], i > 0, &fr[i].function, &object))
-            goto out;
-        if (i > 0) {
-            fr[i].file = object;
-            fr[i].line = 0;
+#if RCGC__HAVE_DWARF
+/* The DWARF session of this pass: every object mapped in the process (/proc/self/maps),
+ * opened lazily by libdwfl. Debug information is read from the object itself or from a
+ * separate file found by build ID on the local debuginfo path, never through debuginfod
+ * (dwfl_standard_find_debuginfo would ask the servers of DEBUGINFOD_URLS: a network
+ * request in the middle of a snapshot). NULL when it cannot be had. */
+static Dwfl *sym_dwfl(symbolizer *sy)
+{
+    if (sy->dwfl_tried)
+        return sy->dwfl;
+    sy->dwfl_tried = true;
+    sy->cb.find_elf = dwfl_linux_proc_find_elf;
+    sy->cb.find_debuginfo = dwfl_build_id_find_debuginfo;
+    sy->cb.debuginfo_path = &sy->debuginfo_path;
+    Dwfl *d = dwfl_begin(&sy->cb);
+    if (d == NULL)
+        return NULL;
+    dwfl_report_begin(d);
+    int rc = dwfl_linux_proc_report(d, getpid());
+    if (dwfl_report_end(d, NULL, NULL) != 0 || rc != 0) {
+        dwfl_end(d);
+        return NULL;
+    }
+    sy->dwfl = d;
+    return d;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr; /* through DW_AT_abstract_origin: inlined copies, clones */
+    const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+    return name != NULL && name[0] != '\0' ? name : NULL;
+}
+
+/* Where the inlined subroutine die was called from: its call file and line, or false. */
+static bool call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **source, unsigned *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word file, lno;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &lno) != 0 || lno == 0 ||
+        lno > UINT_MAX ||
+        dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &file) != 0 ||
+        dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || file >= nfiles)
+        return false;
+    *source = dwarf_filesrc(files, (size_t)file, NULL, NULL);
+    *line = (unsigned)lno;
+    return *source != NULL && (*source)[0] != '\0';
+}
+
+/* Adds what the debug information knows of the call at addr to *out (as eu-addr2line
+ * -i): the innermost function around it (an inlined function's own name, a clone's
+ * original name) with the source line of the call, then each function it was inlined
+ * into with the line of that inlined call. Without DWARF for addr, the symbol table
+ * names the function when dladdr did not (static functions). Leaves *out as it is where
+ * libdw knows nothing. The first address in an object with a large separate debug file
+ * costs the most (glibc's, from libc6-dbg: some 50 ms to index its compilation units). */
+static void dwarf_resolve(symbolizer *sy, uintptr_t addr, sym *out)
+{
+    Dwfl *d = sym_dwfl(sy);
+    Dwfl_Module *mod = d != NULL ? dwfl_addrmodule(d, (Dwarf_Addr)addr) : NULL;
+    if (mod == NULL)
+        return;
+    symlevel *lv = out->level;
+    int line = 0;
+    Dwfl_Line *l = dwfl_module_getsrc(mod, (Dwarf_Addr)addr);
+    const char *src = l != NULL ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
+    if (src != NULL && src[0] != '\0' && line > 0) {
+        lv[0].source = src;
+        lv[0].line = (unsigned)line;
+    }
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, (Dwarf_Addr)addr, &bias);
+    Dwarf_Die *scopes = NULL; /* set (malloc'ed by libdw) only when n > 0 */
+    int n = cu != NULL ? dwarf_getscopes(cu, (Dwarf_Addr)addr - bias, &scopes) : 0;
+    if (n > 0) { /* the concrete scopes around the innermost one (eu-addr2line's way) */
+        Dwarf_Die innermost = scopes[0];
+        free(scopes);
+        scopes = NULL;
+        n = dwarf_getscopes_die(&innermost, &scopes);
+    }
+    size_t k = 0;
+    for (int i = 0; i < n && k < SYM_LEVELS; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine &&
+            tag != DW_TAG_entry_point)
+            continue;
+        const char *name = die_name(&scopes[i]);
+        if (name != NULL) {
+            lv[k].function = name;
+            lv[k].function_len = strlen(name);
+        }
+        k++;
+        if (tag != DW_TAG_inlined_subroutine || k == SYM_LEVELS)
+            break; /* the function that owns the frame */
+        /* the next level: the function it was inlined into, at the inlined call */
+        memset(&lv[k], 0, sizeof lv[k]);
+        if (!call_site(cu, &scopes[i], &lv[k].source, &lv[k].line))
+            lv[k].source = NULL;
+    }
+    free(scopes);
+    if (k > 0)
+        out->nlevel = k;
+    if (lv[0].function == NULL) {
+        const char *name = dwfl_module_addrname(mod, (Dwarf_Addr)addr);
+        if (name != NULL && name[0] != '\0') {
+            lv[0].function = name;
+            /* without a version ("memcpy@@GLIBC_2.14") or a clone's suffix ("f.isra.0"):
+             * C names have neither '@' nor '.' */
+            lv[0].function_len = strcspn(name, "@.");
         }
     }
+}
 #endif
-    tb = intern_tb(b, fr, n, l->total);
+
+/* Resolves return address pc into *out, with room for SYM_LEVELS levels at lv; the
+ * strings are borrowed from dladdr (valid while the object stays loaded) and the pass's
+ * DWARF session. */
+static void sym_resolve(symbolizer *sy, void *pc, sym *out, symlevel *lv)
+{
+    uintptr_t call = (uintptr_t)pc - 1; /* inside the call instruction */
+    memset(out, 0, sizeof *out);
+    memset(lv, 0, sizeof *lv);
+    out->pc = pc;
+    out->nlevel = 1;
+    out->level = lv;
+    Dl_info di;
+    if (dladdr((void *)call, &di) != 0) {
+        if (di.dli_fname != NULL && di.dli_fname[0] != '\0') {
+            out->object = di.dli_fname;
+            out->offset = call - (uintptr_t)di.dli_fbase;
+        }
+        if (di.dli_sname != NULL && di.dli_sname[0] != '\0') {
+            lv[0].function = di.dli_sname;
+            lv[0].function_len = strlen(di.dli_sname);
+        }
+    }
+#if RCGC__HAVE_DWARF
+    dwarf_resolve(sy, call, out);
+#else
+    (void)sy;
+#endif
+}
+
+/* Copies r into the cache; NULL when memory is short (the caller uses r itself). */
+static const sym *sym_keep(symbolizer *sy, const sym *r, size_t hv)
+{
+    rcgc_heap *h = sy->h;
+    struct rcgc__trace *t = h->trace;
+    if (t->syms_len >= t->syms_cap) {
+        size_t ncap = t->syms_cap ? t->syms_cap * 2 : SYMS_MIN;
+        sym **nb = tmalloc(h, ncap * sizeof *nb);
+        if (nb != NULL) {
+            memset(nb, 0, ncap * sizeof *nb);
+            for (size_t i = 0; i < t->syms_cap; i++) {
+                for (sym *e = t->syms[i], *next; e != NULL; e = next) {
+                    next = e->next;
+                    size_t j = (size_t)mix64((uint64_t)(uintptr_t)e->pc) & (ncap - 1);
+                    e->next = nb[j];
+                    nb[j] = e;
+                }
+            }
+            tfree(h, t->syms, t->syms_cap * sizeof *t->syms);
+            t->syms = nb;
+            t->syms_cap = ncap;
+        } else if (t->syms_cap == 0) {
+            return NULL;
+        } /* else longer chains, still correct */
+    }
+    size_t bytes = sizeof(sym) + r->nlevel * sizeof(symlevel);
+    bytes += r->object != NULL ? strlen(r->object) + 1 : 0;
+    for (size_t k = 0; k < r->nlevel; k++) {
+        bytes += r->level[k].function != NULL ? r->level[k].function_len + 1 : 0;
+        bytes += r->level[k].source != NULL ? strlen(r->level[k].source) + 1 : 0;
+    }
+    sym *e = tmalloc(h, bytes);
+    if (e == NULL)
+        return NULL;
+    *e = *r;
+    e->bytes = bytes;
+    e->level = (symlevel *)(void *)(e + 1);
+    char *p = (char *)(e->level + r->nlevel);
+    if (r->object != NULL) {
+        size_t len = strlen(r->object) + 1;
+        e->object = memcpy(p, r->object, len);
+        p += len;
+    }
+    for (size_t k = 0; k < r->nlevel; k++) {
+        const symlevel *from = &r->level[k];
+        symlevel *to = &e->level[k];
+        *to = *from;
+        if (from->function != NULL) {
+            to->function = memcpy(p, from->function, from->function_len);
+            p[from->function_len] = '\0';
+            p += from->function_len + 1;
+        }
+        if (from->source != NULL) {
+            size_t len = strlen(from->source) + 1;
+            to->source = memcpy(p, from->source, len);
+            p += len;
+        }
+    }
+    e->next = t->syms[hv & (t->syms_cap - 1)];
+    t->syms[hv & (t->syms_cap - 1)] = e;
+    t->syms_len++;
+    return e;
+}
+
+/* What pc names: the cached entry, or a fresh resolution (cached when memory allows;
+ * else *scratch with its levels at lv, valid until sym_end). */
+static const sym *sym_lookup(symbolizer *sy, void *pc, sym *scratch, symlevel *lv)
+{
+    struct rcgc__trace *t = sy->h->trace;
+    size_t hv = (size_t)mix64((uint64_t)(uintptr_t)pc);
+    if (t->syms_cap != 0)
+        for (const sym *e = t->syms[hv & (t->syms_cap - 1)]; e != NULL; e = e->next)
+            if (e->pc == pc)
+                return e;
+    sym_resolve(sy, pc, scratch, lv);
+    const sym *e = sym_keep(sy, scratch, hv);
+    return e != NULL ? e : scratch;
+}
+
+/* Fills frame *fr from level k of what a return address names; false out of memory.
+ * Frame 0 (top: the innermost level of the first address) keeps the file:line that
+ * rcgc_new recorded and takes only a real name: an offset (a different one per call in
+ * the same function) would split one line's statistics. Any other frame is the source
+ * file:line when the debug information has it, else the object with line 0; without a
+ * name, "object+0xoffset". */
+static bool frame_of(builder *b, const sym *s, size_t k, bool top, rcgc_trace_frame *fr)
+{
+    const symlevel *lv = &s->level[k];
+    fr->function = NULL;
+    if (lv->function != NULL &&
+        (fr->function = intern_strn(b, lv->function, lv->function_len)) == NULL)
+        return false;
+    if (top)
+        return true;
+    if (lv->source != NULL) {
+        fr->file = intern_str(b, lv->source);
+        fr->line = lv->line;
+    } else {
+        fr->file = s->object != NULL ? intern_str(b, s->object) : UNKNOWN;
+        fr->line = 0;
+    }
+    if (fr->file == NULL)
+        return false;
+    if (fr->function == NULL && s->object != NULL) {
+        const char *base = strrchr(s->object, '/');
+        base = base != NULL ? base + 1 : s->object;
+        char text[256];
+        snprintf(text, sizeof text, "%s+0x%" PRIxPTR, base, s->offset);
+        if ((fr->function = intern_str(b, text)) == NULL)
+            return false;
+    }
+    return true;
+}
+#endif
+
+/* The builder's copy of a live traceback, with names resolved; NULL out of memory. A
+ * return address gives one frame per function level (inlined functions have theirs), up
+ * to the traceback limit; total_nframe counts the extra levels of the addresses named. */
+static const rcgc_traceback *ltb_resolve(builder *b, symbolizer *sy, const ltb *l)
+{
+    rcgc_trace_frame one;
+    one.file = l->file != NULL ? l->file : UNKNOWN;
+    one.line = l->line > 0 ? (unsigned)l->line : 0;
+    one.function = NULL;
+    if (l->npc == 0)
+        return intern_tb(b, &one, 1, l->total);
+    const rcgc_traceback *tb = NULL;
 #if RCGC__HAVE_STACKS
+    /* intern_tb copies through the builder's scratch: resolve into a separate array */
+    rcgc_trace_frame *fr = NULL;
+    size_t cap = 0, n = 0, total = l->total;
+    size_t limit = (size_t)sy->h->trace->limit;
+    for (size_t i = 0; i < l->npc && n < limit; i++) {
+        sym scratch;
+        symlevel lv[SYM_LEVELS];
+        const sym *s = sym_lookup(sy, l->pc[i], &scratch, lv);
+        for (size_t k = 0; k < s->nlevel && n < limit; k++) {
+            if (a_grow(&b->ar.a, (void **)&fr, &cap, n + 1, sizeof *fr) != 0)
+                goto out;
+            fr[n] = one; /* frame 0 keeps rcgc_new's file:line */
+            if (!frame_of(b, s, k, n == 0, &fr[n]))
+                goto out;
+            n++;
+        }
+        total += s->nlevel - 1;
+    }
+    tb = intern_tb(b, fr, n,
+                   (uint16_t)(total < RCGC_TRACE_MAX_FRAMES ? total : RCGC_TRACE_MAX_FRAMES));
 out:
+    a_free(&b->ar.a, fr, cap * sizeof *fr);
+#else
+    (void)sy;
 #endif
-    if (fr != &one)
-        a_free(&b->ar.a, fr, fr_bytes);
     return tb;
 }
 
@@ -1073,6 +1455,8 @@ rcgc_trace_snapshot *rcgc_tracemalloc_take_snapshot(rcgc_heap *h, int *err)
     uint64_t gen = ++t->snap_gen;
     builder b;
     builder_init(&b, &h->alloc);
+    symbolizer sy;
+    sym_begin(&sy, h);
     rcgc_trace *v = NULL;
     size_t vcap = 0, n = 0;
     if (a_grow(&b.ar.a, (void **)&v, &vcap, t->tab_len, sizeof *v) != 0)
@@ -1082,7 +1466,7 @@ rcgc_trace_snapshot *rcgc_tracemalloc_take_snapshot(rcgc_heap *h, int *err)
         if (e->obj == NULL)
             continue;
         if (e->tb->snap_gen != gen) {
-            e->tb->snap = ltb_resolve(&b, e->tb);
+            e->tb->snap = ltb_resolve(&b, &sy, e->tb);
             if (e->tb->snap == NULL)
                 goto nomem;
             e->tb->snap_gen = gen;
@@ -1092,12 +1476,14 @@ rcgc_trace_snapshot *rcgc_tracemalloc_take_snapshot(rcgc_heap *h, int *err)
         v[n].traceback = e->tb->snap;
         n++;
     }
+    sym_end(&sy);
     rcgc_trace_snapshot *s = snapshot_finish(
         &b, v, vcap, n, t->limit, h->trace_mode == RCGC__TRACE_SAMPLED ? t->sample_bytes : 0);
     if (s == NULL)
         set_err(err, RCGC_ENOMEM);
     return s;
 nomem:
+    sym_end(&sy);
     t->snap_gen++; /* the scratch pointers refer to the aborted builder */
     a_free(&b.ar.a, v, vcap * sizeof *v);
     builder_abort(&b);
@@ -1191,7 +1577,10 @@ rcgc_traceback *rcgc_tracemalloc_get_object_traceback(const void *obj)
         return NULL;
     builder b;
     builder_init(&b, &h->alloc);
-    const rcgc_traceback *tb = ltb_resolve(&b, e->tb);
+    symbolizer sy;
+    sym_begin(&sy, h);
+    const rcgc_traceback *tb = ltb_resolve(&b, &sy, e->tb);
+    sym_end(&sy);
     rcgc_traceback *out = tb != NULL ? tb_pack(&h->alloc, tb) : NULL;
     builder_abort(&b);
     return out;

@@ -2,16 +2,21 @@
  * errors of every call, exact traced memory on known blocks, tracebacks (the allocating
  * statement, and C frames with nframe > 1), statistics and their sort orders on crafted
  * ties, compare_to, filters, dump/load and hostile files, sampled estimates within
- * statistical bounds, RCGC_TRACEMALLOC, and the chaos loop over tracing's own memory.
+ * statistical bounds, RCGC_TRACEMALLOC and RCGC_TRACEMALLOC_SAMPLE, and the chaos loop
+ * over tracing's own memory. With libdw built in (RCGC_HAVE_LIBDW), the C frames of a
+ * known chain of static functions are checked to name them, with this file's lines when
+ * the executable has line tables (-g).
  *
  * Block sizes: a Small object is 48 payload bytes + the 16-byte header = 64 bytes, a Big
  * one 256; rcgc_new_var adds a 16-byte prefix when its size differs from the type's. */
-#define _GNU_SOURCE /* dladdr, mkstemp */
+#define _GNU_SOURCE /* dladdr, dl_iterate_phdr, mkstemp */
 #include "testlib.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,11 +159,43 @@ NOINLINE void *trace_test_alloc(rcgc_heap *h, unsigned *line)
 
 NOINLINE void *trace_test_recurse(rcgc_heap *h, int depth, unsigned *line)
 {
-    void *o = depth > 0 ? trace_test_recurse(h, depth - 1, line) : NEW_AT(h, &Small, *line);
+    void *o;
+    if (depth > 0) /* the call two lines above the allocation (test_trace_deep_frames) */
+        o = trace_test_recurse(h, depth - 1, line);
+    else
+        o = NEW_AT(h, &Small, *line);
     trace_test_sink = o;
     return o;
 }
 
+#if RCGC_HAVE_LIBDW
+/* A known chain of static functions (never exported: only the debug information or the
+ * symbol table names them): chain_outer calls chain_middle, always inlined into it, which
+ * calls chain_inner. calls[0] and calls[1] get the lines of their calls. */
+static NOINLINE void *chain_inner(rcgc_heap *h, unsigned *line)
+{
+    void *o = NEW_AT(h, &Small, *line);
+    trace_test_sink = o;
+    return o;
+}
+
+static inline __attribute__((always_inline)) void *chain_middle(rcgc_heap *h, unsigned *line,
+                                                                unsigned *calls)
+{
+    void *o = (calls[0] = __LINE__, chain_inner(h, line));
+    trace_test_sink = o;
+    return o;
+}
+
+static NOINLINE void *chain_outer(rcgc_heap *h, unsigned *line, unsigned *calls)
+{
+    void *o = (calls[1] = __LINE__, chain_middle(h, line, calls));
+    trace_test_sink = o;
+    return o;
+}
+#endif
+
+#if !RCGC_HAVE_LIBDW
 /* Checks that a frame's function names fn: its symbol when dladdr can see it, else
  * "object+0xoffset" with an offset inside fn. */
 static void assert_function_is(const char *got, void (*fn)(void))
@@ -180,6 +217,7 @@ static void assert_function_is(const char *got, void (*fn)(void))
     uintptr_t start = (uintptr_t)addr - (uintptr_t)di.dli_fbase;
     assert_true(off >= start && off < start + 4096);
 }
+#endif
 
 static const char *module_of(void (*fn)(void))
 {
@@ -187,6 +225,61 @@ static const char *module_of(void (*fn)(void))
     assert_true(dladdr((void *)(uintptr_t)fn, &di) != 0);
     return di.dli_fname;
 }
+
+#if RCGC_HAVE_LIBDW
+/* Whether this executable has DWARF line tables (a .debug_line section: built with -g),
+ * read from its ELF section headers. */
+static bool exe_has_line_tables(void)
+{
+    FILE *f = fopen("/proc/self/exe", "rb");
+    assert_non_null(f);
+    ElfW(Ehdr) eh;
+    bool found = false;
+    if (fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+        eh.e_shentsize == sizeof(ElfW(Shdr)) && eh.e_shstrndx < eh.e_shnum) {
+        ElfW(Shdr) *sh = calloc(eh.e_shnum, sizeof *sh);
+        assert_non_null(sh);
+        assert_int_equal(fseek(f, (long)eh.e_shoff, SEEK_SET), 0);
+        assert_int_equal(fread(sh, sizeof *sh, eh.e_shnum, f), eh.e_shnum);
+        const ElfW(Shdr) *strs = &sh[eh.e_shstrndx];
+        char *names = malloc(strs->sh_size + 1);
+        assert_non_null(names);
+        assert_int_equal(fseek(f, (long)strs->sh_offset, SEEK_SET), 0);
+        assert_int_equal(fread(names, 1, strs->sh_size, f), strs->sh_size);
+        names[strs->sh_size] = '\0';
+        for (size_t i = 0; i < eh.e_shnum && !found; i++)
+            found = sh[i].sh_name < strs->sh_size &&
+                    strcmp(names + sh[i].sh_name, ".debug_line") == 0 && sh[i].sh_size > 0;
+        free(names);
+        free(sh);
+    }
+    fclose(f);
+    return found;
+}
+
+/* Checks a frame's function (a clone's, "name.constprop.0" in a symbol table, is named
+ * name too). */
+static void assert_named(const char *got, const char *name)
+{
+    assert_non_null(got);
+    if (strcmp(got, name) != 0)
+        fail_msg("function '%s', expected '%s'", got, name);
+}
+
+/* Checks a deeper frame against the call at `line` of this file, in function name: the
+ * source line with line tables, else the executable with line 0. */
+static void assert_c_frame(const rcgc_trace_frame *f, bool lines, const char *name,
+                           unsigned line)
+{
+    assert_named(f->function, name);
+    if (lines) {
+        assert_frame(f, __FILE__, line);
+    } else {
+        assert_string_equal(f->file, module_of((void (*)(void))trace_test_alloc));
+        assert_int_equal(f->line, 0);
+    }
+}
+#endif
 
 /* ---- a crafted snapshot file (the format of trace.c) ---- */
 
@@ -498,15 +591,23 @@ static void test_trace_deep_frames(void **state)
     (void)state;
     rcgc_heap *h = tl_heap_new();
     assert_int_equal(rcgc_tracemalloc_start(h, 16), 0);
-    unsigned line = 0;
-    void *o = trace_test_alloc(h, &line);
+    unsigned line = 0, call_line;
+    void *o = (call_line = __LINE__, trace_test_alloc(h, &line));
     rcgc_traceback *tb = rcgc_tracemalloc_get_object_traceback(o);
     assert_non_null(tb);
     assert_true(tb->nframe >= 2);
     assert_true(tb->total_nframe >= tb->nframe);
     assert_frame(&tb->frames[0], __FILE__, line);
+#if RCGC_HAVE_LIBDW
+    /* frame 0 and frame 1 (this static function) are named by the debug information or
+     * the symbol table; frame 1 is at the line of the call with line tables */
+    bool lines = exe_has_line_tables();
+    assert_named(tb->frames[0].function, "trace_test_alloc");
+    assert_c_frame(&tb->frames[1], lines, "test_trace_deep_frames", call_line);
+#else
     /* frame 0 names its function only when dladdr sees the symbol (no offset form:
      * offsets would split one line's statistics) */
+    (void)call_line;
     Dl_info di;
     assert_true(dladdr((void *)(uintptr_t)trace_test_alloc, &di) != 0);
     if (di.dli_sname != NULL && di.dli_saddr == (void *)(uintptr_t)trace_test_alloc)
@@ -517,6 +618,7 @@ static void test_trace_deep_frames(void **state)
     assert_string_equal(tb->frames[1].file, module_of((void (*)(void))trace_test_alloc));
     assert_int_equal(tb->frames[1].line, 0);
     assert_non_null(tb->frames[1].function);
+#endif
     for (size_t i = 0; i < tb->nframe; i++) { /* the library's own frames are skipped */
         const char *fn = tb->frames[i].function;
         assert_non_null(tb->frames[i].file);
@@ -538,6 +640,11 @@ static void test_trace_deep_frames(void **state)
     assert_true(tb->total_nframe >= 12);
     assert_frame(&tb->frames[0], __FILE__, line);
     for (size_t i = 0; i < 4; i++) {
+#if RCGC_HAVE_LIBDW
+        assert_named(tb->frames[i].function, "trace_test_recurse");
+        if (i > 0 && lines) /* the recursive call, two lines above the allocation */
+            assert_frame(&tb->frames[i], __FILE__, line - 2);
+#else
         Dl_info ri;
         bool named = dladdr((void *)(uintptr_t)trace_test_recurse, &ri) != 0 &&
                      ri.dli_sname != NULL &&
@@ -546,6 +653,7 @@ static void test_trace_deep_frames(void **state)
             assert_null(tb->frames[0].function); /* frame 0: no offset form */
         else
             assert_function_is(tb->frames[i].function, (void (*)(void))trace_test_recurse);
+#endif
     }
     rcgc_traceback_free(tb);
 
@@ -569,10 +677,15 @@ static void test_trace_deep_frames(void **state)
         counted += sv[i].count;
     assert_int_equal(counted, 2 * 4);
     rcgc_trace_stats_free(sv, n);
-    /* all_frames filters see the C frames (file = the executable) */
+    /* all_frames filters see the C frames (file = the executable, or with line tables
+     * this file at the line of the recursive call) */
     char pat[512];
     snprintf(pat, sizeof pat, "*%s", strrchr(module_of((void (*)(void))trace_test_alloc), '/'));
     rcgc_trace_filter f = {true, pat, 0, false};
+#if RCGC_HAVE_LIBDW
+    if (lines)
+        f = (rcgc_trace_filter){true, __FILE__, line - 2, false};
+#endif
     assert_int_equal(filtered_count(s, &f, 1), 0);
     f.all_frames = true;
     assert_int_equal(filtered_count(s, &f, 1), 2);
@@ -583,6 +696,113 @@ static void test_trace_deep_frames(void **state)
     rcgc_decref(o);
     tl_check(h);
     tl_heap_free(h);
+}
+
+#if RCGC_HAVE_LIBDW
+static void assert_tracebacks_equal(const rcgc_traceback *a, const rcgc_traceback *b)
+{
+    assert_int_equal(a->nframe, b->nframe);
+    assert_int_equal(a->total_nframe, b->total_nframe);
+    for (size_t i = 0; i < a->nframe; i++) {
+        assert_string_equal(a->frames[i].file, b->frames[i].file);
+        assert_int_equal(a->frames[i].line, b->frames[i].line);
+        if (a->frames[i].function == NULL)
+            assert_null(b->frames[i].function);
+        else
+            assert_string_equal(a->frames[i].function, b->frames[i].function);
+    }
+}
+
+static int unloads_of_first(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    *(unsigned long long *)data = info->dlpi_subs;
+    return 1;
+}
+
+/* How many shared objects this process unloaded so far (glibc's counter). */
+static unsigned long long unloads(void)
+{
+    unsigned long long n = 0;
+    dl_iterate_phdr(unloads_of_first, &n);
+    return n;
+}
+#endif
+
+/* The C frames of a known chain of static functions name them, with this file and the
+ * lines of the calls when the executable has line tables (libdw built in). */
+static void test_trace_deep_frames_source(void **state)
+{
+    (void)state;
+#if !RCGC_HAVE_LIBDW
+    print_message("librcgc was built without elfutils' libdw (libdw-dev not found, or "
+                  "-DRCGC_LIBDW=OFF): C frames carry no file:line, nothing to check\n");
+    skip();
+#else
+    rcgc_heap *h = tl_heap_new();
+    assert_int_equal(rcgc_tracemalloc_start(h, 8), 0);
+    unsigned line = 0, calls[2] = {0, 0}, outer_call;
+    void *o = (outer_call = __LINE__, chain_outer(h, &line, calls));
+    size_t before = rcgc_tracemalloc_get_memory(h);
+    rcgc_traceback *tb = rcgc_tracemalloc_get_object_traceback(o);
+    assert_non_null(tb);
+    assert_true(tb->nframe >= 3);
+    bool lines = exe_has_line_tables();
+    print_message("line tables in the test executable: %s\n", lines ? "yes" : "no");
+    /* frame 0: the allocating statement, named by its function */
+    assert_frame(&tb->frames[0], __FILE__, line);
+    assert_named(tb->frames[0].function, "chain_inner");
+    /* then the calls in chain_middle (debug information only: the symbol table knows
+     * only chain_outer, which owns the frame), chain_outer and this function */
+    size_t i = 1;
+    if (lines) {
+        assert_true(tb->nframe >= 4);
+        assert_c_frame(&tb->frames[i++], lines, "chain_middle", calls[0]);
+    }
+    assert_c_frame(&tb->frames[i++], lines, "chain_outer", calls[1]);
+    assert_c_frame(&tb->frames[i++], lines, "test_trace_deep_frames_source", outer_call);
+    /* every address is named; the inlined level counts in total_nframe */
+    for (size_t k = 0; k < tb->nframe; k++)
+        assert_non_null(tb->frames[k].function);
+    assert_true(tb->total_nframe >= tb->nframe);
+    /* the names are cached (tracing's memory) and give the same frames again */
+    assert_true(rcgc_tracemalloc_get_memory(h) > before);
+    size_t cached = rcgc_tracemalloc_get_memory(h);
+    rcgc_traceback *again = rcgc_tracemalloc_get_object_traceback(o);
+    assert_non_null(again);
+    assert_tracebacks_equal(tb, again);
+    assert_int_equal(rcgc_tracemalloc_get_memory(h), cached);
+    rcgc_traceback_free(again);
+    /* a snapshot resolves the same frames; statistics by line see the deeper ones */
+    rcgc_trace_snapshot *s = snap(h);
+    assert_int_equal(rcgc_trace_snapshot_count(s), 1);
+    assert_tracebacks_equal(tb, rcgc_trace_snapshot_get(s, 0)->traceback);
+    if (lines) {
+        rcgc_trace_filter f = {true, __FILE__, calls[0], true};
+        assert_int_equal(filtered_count(s, &f, 1), 1);
+        f.all_frames = false;
+        assert_int_equal(filtered_count(s, &f, 1), 0);
+    }
+    rcgc_trace_snapshot_free(s);
+    /* unloading a shared object empties the cache; the names come back the same */
+    void *lib = dlopen("libutil.so.1", RTLD_NOW | RTLD_LOCAL);
+    unsigned long long n = unloads();
+    if (lib != NULL)
+        dlclose(lib);
+    print_message("a shared object was unloaded: %s\n", unloads() != n ? "yes" : "no");
+    again = rcgc_tracemalloc_get_object_traceback(o);
+    assert_non_null(again);
+    assert_tracebacks_equal(tb, again);
+    assert_int_equal(rcgc_tracemalloc_get_memory(h), cached);
+    rcgc_traceback_free(again);
+    rcgc_traceback_free(tb);
+    /* stop frees the cache with the traces */
+    rcgc_tracemalloc_stop(h);
+    assert_true(rcgc_tracemalloc_get_memory(h) < before);
+    rcgc_decref(o);
+    tl_check(h);
+    tl_heap_free(h);
+#endif
 }
 
 /* ---- statistics ---- */
@@ -1134,6 +1354,116 @@ static void test_trace_environment(void **state)
     rcgc_heap_free(h);
 }
 
+/* A heap created with RCGC_TRACEMALLOC and RCGC_TRACEMALLOC_SAMPLE set to these values
+ * (NULL: unset); *err_text is what it wrote to stderr. */
+static rcgc_heap *env_heap2(const char *frames, const char *sample, char **err_text)
+{
+    if (frames != NULL)
+        setenv("RCGC_TRACEMALLOC", frames, 1);
+    if (sample != NULL)
+        setenv("RCGC_TRACEMALLOC_SAMPLE", sample, 1);
+    tl_capture cap;
+    tl_capture_start(&cap);
+    rcgc_heap_options o = {.name = "env"};
+    rcgc_heap *h = rcgc_heap_new_with(&o);
+    *err_text = tl_capture_stop(&cap);
+    unsetenv("RCGC_TRACEMALLOC");
+    unsetenv("RCGC_TRACEMALLOC_SAMPLE");
+    assert_non_null(h);
+    return h;
+}
+
+static void assert_env_status(rcgc_heap *h, bool tracing, int limit, size_t sample_bytes)
+{
+    rcgc_tracemalloc_status st;
+    assert_int_equal(rcgc_tracemalloc_get_status(h, &st), 0);
+    assert_int_equal(st.tracing, tracing);
+    assert_int_equal(st.sample_bytes, sample_bytes);
+    if (tracing)
+        assert_int_equal(st.traceback_limit, limit);
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    for (; *text != '\0'; text++)
+        n += *text == '\n';
+    return n;
+}
+
+static void test_trace_environment_sampled(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *frames, *sample;
+        bool tracing;
+        int limit;
+        size_t sample_bytes;
+        const char *warned; /* the variable a warning names, NULL: no warning */
+    } cases[] = {
+        {NULL, "4096", true, 1, 4096, NULL}, /* sampled, one frame by default */
+        {"3", "524288", true, 3, 524288, NULL},
+        {"0", "4096", false, 0, 0, NULL}, /* RCGC_TRACEMALLOC=0: off */
+        {NULL, "0", false, 0, 0, NULL},   /* 0: no sampling */
+        {"2", "0", true, 2, 0, NULL},     /* exact, as RCGC_TRACEMALLOC alone */
+        {"2", "", true, 2, 0, NULL},
+        /* malformed sample sizes are ignored, with one warning line */
+        {NULL, "abc", false, 0, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        {NULL, "-1", false, 0, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        {NULL, "4k", false, 0, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        {NULL, " 64", false, 0, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        {NULL, "18446744073709551616", false, 0, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        {"2", "1e6", true, 2, 0, "RCGC_TRACEMALLOC_SAMPLE"},
+        /* a malformed frame count is ignored: sampled with one frame */
+        {"x", "4096", true, 1, 4096, "RCGC_TRACEMALLOC"},
+        {"65536", "4096", true, 1, 4096, "RCGC_TRACEMALLOC"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text;
+        rcgc_heap *h = env_heap2(cases[i].frames, cases[i].sample, &text);
+        print_message("RCGC_TRACEMALLOC=%s RCGC_TRACEMALLOC_SAMPLE=%s\n",
+                      cases[i].frames ? cases[i].frames : "(unset)", cases[i].sample);
+        assert_env_status(h, cases[i].tracing, cases[i].limit, cases[i].sample_bytes);
+        if (cases[i].warned == NULL) {
+            assert_string_equal(text, "");
+        } else {
+            assert_int_equal(count_lines(text), 1);
+            char want[64];
+            snprintf(want, sizeof want, "malformed %s '", cases[i].warned);
+            assert_non_null(strstr(text, want));
+        }
+        free(text);
+        rcgc_heap_free(h);
+    }
+    /* the largest size_t is a sample size */
+    char max[32], *text;
+    snprintf(max, sizeof max, "%zu", (size_t)SIZE_MAX);
+    rcgc_heap *h = env_heap2("4", max, &text);
+    assert_string_equal(text, "");
+    free(text);
+    assert_env_status(h, true, 4, SIZE_MAX);
+    rcgc_heap_free(h);
+    /* sampled from the environment traces, and seeds as a sampled start does */
+    h = env_heap2(NULL, "64", &text);
+    free(text);
+    assert_int_equal(rcgc_tracemalloc_seed(h, 42), 0);
+    bag b = {.n = 0};
+    for (int i = 0; i < 16; i++)
+        new_at(&b, h, &Small, "env.c", 1);
+    rcgc_tracemalloc_status st;
+    assert_int_equal(rcgc_tracemalloc_get_status(h, &st), 0);
+    assert_true(st.recorded > 0);
+    bag_clear(&b);
+    rcgc_heap_free(h);
+    /* ignore_environment ignores both */
+    setenv("RCGC_TRACEMALLOC_SAMPLE", "4096", 1);
+    rcgc_heap_options o = {.name = "env", .ignore_environment = true};
+    h = rcgc_heap_new_with(&o);
+    unsetenv("RCGC_TRACEMALLOC_SAMPLE");
+    assert_false(rcgc_tracemalloc_is_tracing(h));
+    rcgc_heap_free(h);
+}
+
 /* ---- the chaos loop over tracing's own memory ---- */
 
 typedef struct chaos {
@@ -1382,7 +1712,9 @@ static void test_trace_fault_allocations(void **state)
     (void)state;
     g_chaos_limit = 1;
     chaos_run(chaos_allocs);
-    g_chaos_limit = 5;
+    /* three frames stay above main: with libdw, naming a frame of libc on a machine with
+     * its debug file (libc6-dbg) costs some 50 ms in each of the loop's heaps */
+    g_chaos_limit = 3;
     chaos_run(chaos_allocs);
 }
 
@@ -1459,6 +1791,7 @@ int main(void)
         cmocka_unit_test(test_trace_traced_memory),
         cmocka_unit_test(test_trace_object_traceback),
         cmocka_unit_test(test_trace_deep_frames),
+        cmocka_unit_test(test_trace_deep_frames_source),
         cmocka_unit_test(test_trace_statistics_order),
         cmocka_unit_test(test_trace_traceback_order),
         cmocka_unit_test(test_trace_compare_to),
@@ -1467,6 +1800,7 @@ int main(void)
         cmocka_unit_test(test_trace_load_hostile),
         cmocka_unit_test(test_trace_sampled_estimates),
         cmocka_unit_test(test_trace_environment),
+        cmocka_unit_test(test_trace_environment_sampled),
         cmocka_unit_test(test_trace_fault_start),
         cmocka_unit_test(test_trace_fault_allocations),
         cmocka_unit_test(test_trace_fault_snapshot),

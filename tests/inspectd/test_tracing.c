@@ -61,8 +61,9 @@ static void *hold(void *o)
     return o;
 }
 
-/* The allocation sites: A and B, each a function of its own. */
-static int g_line_a, g_line_b;
+/* The allocation sites: A and B, each a function of its own; alloc_n calls them at
+ * g_line_call. */
+static int g_line_a, g_line_b, g_line_call;
 
 static void *alloc_a(void)
 {
@@ -77,7 +78,7 @@ static void *alloc_b(void)
 static void alloc_n(void *(*fn)(void), int n)
 {
     for (int i = 0; i < n; i++)
-        fn();
+        (void)(g_line_call = __LINE__, fn());
 }
 
 static int start_server(bool control)
@@ -458,12 +459,17 @@ static void test_tracing_statistics_traceback_cumulative(void **state)
     e = entry_at(cum, g_line_a);
     assert_non_null(e);
     assert_int_equal(u64(e, "count"), 4);
-    /* Frames from the C stack name the executable (".../test_tracing", line 0). With
-     * key=traceback every frame is tested (all_frames): the callers match; with
-     * key=lineno only the allocating statement (".../test_tracing.c") is. */
-    s = GET_OK(T "/tracing/statistics?key=traceback&include=*/test_tracing");
+    /* Frames from the C stack name the executable (".../test_tracing", line 0), or with
+     * libdw and line tables this file at the line of the call (alloc_n's, g_line_call).
+     * With key=traceback every frame is tested (all_frames): the callers match; with
+     * key=lineno only the allocating statement (".../test_tracing.c", g_line_a/b) is. */
+    s = GET_OK(T "/tracing/statistics?key=traceback&include=*/test_tracing"
+                 "&include=*/test_tracing.c:%d",
+               g_line_call);
     assert_int_equal(num(s, "total_entries"), 2);
-    s = GET_OK(T "/tracing/statistics?key=lineno&include=*/test_tracing");
+    s = GET_OK(T "/tracing/statistics?key=lineno&include=*/test_tracing"
+                 "&include=*/test_tracing.c:%d",
+               g_line_call);
     assert_int_equal(num(s, "total_entries"), 0);
 }
 

@@ -51,18 +51,35 @@ typedef struct {
 
 /* frames[0] is the most recent frame: the allocating statement (the file:line of the
  * rcgc_new call, with the name of the function that made it when the C stack was
- * captured); frames[1..] are its callers. Frames taken from the C stack have file = the
- * path of the executable or shared object that holds the code, line 0 (no debug
- * information is read), and function = the symbol name dladdr finds (only exported
- * symbols: link executables with -rdynamic to see theirs), else "object+0xoffset" with
- * the offset of the call instruction in that object (for addr2line -e object). The
- * library's own frames are left out: when librcgc is a shared object, every frame in it;
- * linked statically, the frames up to rcgc__new / rcgc__new_var, told apart by address
- * (exact when the program exports those symbols). Without glibc's backtrace and dladdr
- * only frame 0 is recorded. nframe may
- * be 0 in a loaded snapshot: such a traceback counts as one frame "<unknown>":0.
- * total_nframe is the depth of the stack when the trace was recorded (capped at
- * RCGC_TRACE_MAX_FRAMES), possibly larger than nframe. */
+ * captured); frames[1..] are its callers, taken from the C stack. The stack holds return
+ * addresses only: they are named when a snapshot or a traceback is taken, never at
+ * allocation, and the names are cached per address while tracing runs (the cache counts
+ * in rcgc_tracemalloc_get_memory; rcgc_tracemalloc_stop frees it, and it is emptied when
+ * a shared object is unloaded). A frame from the C stack is:
+ * - when librcgc was built with elfutils' libdw (CMake option RCGC_LIBDW, on by default,
+ *   used when libdw-dev is found) and the code has debug information (compiled with -g,
+ *   or a separate debug file found by build ID in /usr/lib/debug; debuginfod servers are
+ *   never asked): file = the source file as the debug information names it (a relative
+ *   path gets the compilation directory in front), line = the line of the call, function
+ *   = the function's name, static functions included. A call made in a function that
+ *   was inlined gives one frame per function, the innermost first and each at the line
+ *   of its call, as eu-addr2line -i does;
+ * - otherwise file = the path of the executable or shared object that holds the code,
+ *   line 0, and function = the symbol name: from the object's symbol table with libdw
+ *   (static functions too, unless the object is stripped; a compiler's clone "f.isra.0"
+ *   is named f), else the one dladdr finds (only exported symbols: link executables
+ *   with -rdynamic to see theirs), else "object+0xoffset" with the offset of the call
+ *   instruction in that object (for addr2line -e object).
+ * Frame 0 keeps rcgc_new's file:line and takes only a real name for its function (the
+ * debug information's or a symbol, never the offset form); when that function was
+ * inlined, the functions it was inlined into follow as frames 1.. The library's own
+ * frames are left out: when librcgc is a shared object, every frame in it; linked
+ * statically, the frames up to rcgc__new / rcgc__new_var, told apart by address (exact
+ * when the program exports those symbols). Without glibc's backtrace and dladdr only
+ * frame 0 is recorded. nframe is at most the traceback limit; it may be 0 in a loaded
+ * snapshot: such a traceback counts as one frame "<unknown>":0. total_nframe is the depth
+ * of the stack when the trace was recorded, plus the inlined frames of the addresses
+ * named (capped at RCGC_TRACE_MAX_FRAMES), possibly larger than nframe. */
 typedef struct rcgc_traceback {
     uint16_t nframe, total_nframe;
     rcgc_trace_frame frames[];
@@ -74,9 +91,13 @@ typedef struct rcgc_traceback {
  * holds at most nframe frames. With nframe > 1 the C stack is unwound (glibc's
  * backtrace) at every traced allocation, which is slow; with nframe = 1 tracing costs
  * about one more untraced allocation per allocation. Objects allocated before the start
- * have no trace. RCGC_TRACEMALLOC=N in the environment starts tracing with N frames at
- * heap creation (0: not; unless options.ignore_environment; a bad value is reported on
- * stderr and ignored).
+ * have no trace.
+ * The environment starts tracing at heap creation, unless options.ignore_environment:
+ * RCGC_TRACEMALLOC=N starts exact tracing with N frames (0: no tracing, whatever else is
+ * set); RCGC_TRACEMALLOC_SAMPLE=B, a decimal number of bytes, starts sampled tracing
+ * instead (rcgc_tracemalloc_start_sampled with sample_bytes B), with the N frames of
+ * RCGC_TRACEMALLOC, or 1 when that is unset (B = 0: no sampling). A malformed value is
+ * reported in one line on stderr and ignored, as if unset.
  * Returns: 0; also 0 when the heap traces already (the limit, mode and traces are left
  * unchanged, as CPython's start). Errors: RCGC_EINVAL for a NULL heap or nframe outside
  * 1..RCGC_TRACE_MAX_FRAMES; RCGC_ENOMEM (nothing changed). Thread safety: owner thread. */
@@ -87,7 +108,8 @@ RCGC_API int rcgc_tracemalloc_start(rcgc_heap *h, int nframe);
  * allocation of s bytes is traced with probability p = 1 - exp(-s / sample_bytes). A
  * trace then records count = 1/p and size = s/p (rounded at random, so that sums stay
  * unbiased): statistics and traced memory are unbiased estimates. Cheap enough to leave
- * on: an untraced allocation pays one subtraction and one test.
+ * on: an untraced allocation pays one subtraction and one test. RCGC_TRACEMALLOC_SAMPLE
+ * starts it without a code change (see rcgc_tracemalloc_start).
  * Returns and errors: as rcgc_tracemalloc_start, and RCGC_EINVAL for sample_bytes 0.
  * Thread safety: owner thread. */
 RCGC_API int rcgc_tracemalloc_start_sampled(rcgc_heap *h, int nframe, size_t sample_bytes);
@@ -127,8 +149,9 @@ RCGC_API void rcgc_tracemalloc_reset_peak(rcgc_heap *h);
  * tracing. Objects alive now are not traced again. Thread safety: owner thread. */
 RCGC_API void rcgc_tracemalloc_clear_traces(rcgc_heap *h);
 
-/* Returns: the bytes tracing itself holds (its tables, tracebacks and state; 0 before
- * the first start). Thread safety: owner thread. */
+/* Returns: the bytes tracing itself holds (its tables, tracebacks, the names of the C
+ * frames' return addresses and state; 0 before the first start). Thread safety: owner
+ * thread. */
 RCGC_API size_t rcgc_tracemalloc_get_memory(const rcgc_heap *h);
 
 typedef struct {
@@ -147,8 +170,9 @@ typedef struct {
  * NULL heap or out. Thread safety: owner thread. */
 RCGC_API int rcgc_tracemalloc_get_status(const rcgc_heap *h, rcgc_tracemalloc_status *out);
 
-/* Returns: the traceback of obj's trace, or NULL when the object has none (allocated
- * while not tracing, not sampled, cleared) or memory ran out.
+/* Returns: the traceback of obj's trace, its C frames named as by
+ * rcgc_tracemalloc_take_snapshot, or NULL when the object has none (allocated while not
+ * tracing, not sampled, cleared) or memory ran out.
  * Ownership: new; release with rcgc_traceback_free. Thread safety: owner thread. */
 RCGC_API rcgc_traceback *rcgc_tracemalloc_get_object_traceback(const void *obj);
 
@@ -166,12 +190,18 @@ typedef struct {
     const rcgc_traceback *traceback;
 } rcgc_trace;
 
-/* Copies the live traces (tracemalloc.take_snapshot), resolving function names.
+/* Copies the live traces (tracemalloc.take_snapshot), naming the frames of their C
+ * stacks (see rcgc_traceback). With libdw, naming addresses that the cache does not hold
+ * reads /proc/self/maps and the object files (and their debug files) for the time of the
+ * call: no file stays open. An address that cannot be named, or a failure of libdw,
+ * leaves the frame with what dladdr gives: that is not an error.
  * Returns: a new snapshot, or NULL with *err (when err is not NULL) set to RCGC_EINVAL
  * (NULL heap), RCGC_EBUSY (the heap does not trace: CPython's RuntimeError) or
- * RCGC_ENOMEM. Ownership: new; release with rcgc_trace_snapshot_free. It is
+ * RCGC_ENOMEM (tracing's own tables; when only the name cache cannot grow, the names are
+ * used uncached). Ownership: new; release with rcgc_trace_snapshot_free. It is
  * self-contained: its strings are copies and it outlives the heap.
- * Thread safety: owner thread. */
+ * Thread safety: owner thread (it updates the heap's name cache); heaps on different
+ * threads may take snapshots at the same time. */
 RCGC_API rcgc_trace_snapshot *rcgc_tracemalloc_take_snapshot(rcgc_heap *h, int *err);
 
 /* Frees a snapshot and its traces and tracebacks; NULL is a no-op. Thread safety: any

@@ -1,9 +1,10 @@
 // allocations.js: the allocations view, #/allocations/<heap> — tracing status and its
 // controls, the top allocation sites (tracemalloc's statistics, or the growth since a
-// snapshot the server keeps), a flame graph of the traced stacks, and the pool
-// allocator's figures (sys._debugmallocstats). Endpoints: /v1/heaps/{heap}/tracing,
-// /tracing/statistics, /tracing/snapshots, /allocator (protocol v1). While the heap does
-// not trace only the status and the allocator are asked for: statistics would be a 409.
+// snapshot the server keeps), a flame graph of the traced stacks, a link to the same
+// stacks as a pprof heap profile, and the pool allocator's figures
+// (sys._debugmallocstats). Endpoints: /v1/heaps/{heap}/tracing, /tracing/statistics,
+// /tracing/snapshots, /pprof/heap, /allocator (protocol v1). While the heap does not
+// trace only the status and the allocator are asked for: statistics would be a 409.
 import { ApiError, api, clear, coalesce, el, fmtBytes, fmtInt, fmtTraceSize, heapPath, linkUrl } from "./lib.js";
 
 const POLL_MS = 2000; // status and allocator: read from the published snapshot, cheap
@@ -193,7 +194,7 @@ export function allocationsView(heap, { control, errorBox }) {
       const s = await api(heapPath(heap, `/tracing?action=${action}${extra}`), { method: "POST" });
       statusHeld = performance.now() + 3 * POLL_MS; // the published snapshot may lag the action
       setStatus(s);
-      out.textContent = { start: `tracing started (${s.mode})`, stop: "tracing stopped: every trace dropped", clear: "traces cleared", reset_peak: "peak reset" }[action];
+      out.textContent = { start: `tracing started (${s.mode})`, stop: "tracing stopped: every trace dropped", clear: "traces cleared: the traced memory and its peak start again from 0", reset_peak: `peak reset to the traced memory now, ${fmtBytes(s.traced.peak)}` }[action];
       loadStats.now();
     } catch (e) {
       out.textContent = e instanceof ApiError ? `${e.message} (${e.code})` : String(e);
@@ -214,6 +215,14 @@ export function allocationsView(heap, { control, errorBox }) {
         out,
       )
     : null;
+  // The traced stacks as a gzipped pprof profile (a 409 while off: shown only while tracing).
+  // A plain link, so the token rides in its query (linkUrl); the server names the file.
+  const pprofLine = el(
+    "p",
+    { class: "small", testid: "pprof-line", hidden: true },
+    el("a", { href: linkUrl(heapPath(heap, "/pprof/heap")), testid: "pprof-download", download: "" }, "download the pprof heap profile"),
+    el("span", { class: "muted" }, " of the traced memory (gzipped, one sample per traceback) for ", el("code", {}, "go tool pprof -top <file>")),
+  );
   const offBox = el("div", { class: "panel off", testid: "tracing-off", hidden: true });
   function paintOff() {
     clear(offBox).append(
@@ -244,6 +253,7 @@ export function allocationsView(heap, { control, errorBox }) {
     startExact.disabled = startSampled.disabled = on;
     stopBtn.disabled = clearBtn.disabled = peakBtn.disabled = !on;
     offBox.hidden = on;
+    pprofLine.hidden = !on;
     for (const p of tracedPanels) p.hidden = !on;
     takeBtn && (takeBtn.disabled = !on);
     if (on && !was) {
@@ -529,7 +539,7 @@ export function allocationsView(heap, { control, errorBox }) {
     "div",
     { class: "view allocations" },
     el("h2", {}, "Allocations of ", el("code", {}, heap)),
-    el("section", { class: "panel" }, el("h3", {}, "Tracing"), facts, controls),
+    el("section", { class: "panel" }, el("h3", {}, "Tracing"), facts, pprofLine, controls),
     offBox,
     ...tracedPanels,
     el("section", { class: "panel", testid: "allocator-panel" }, el("h3", {}, "Allocator"), allocBody),

@@ -2,7 +2,7 @@
 //   #/overview                     every heap: generations, rates, the live collection timeline, controls
 //   #/census/<heap>                types with objects, bytes, growth, sparklines; leak suspects
 //   #/objects/<heap>?type=<T>      a type's objects (every object: ?scope=all), virtualized
-//   #/object/<heap>/<id>           one object: refcount explained, references, path, site, retained
+//   #/object/<heap>/<id>           one object: refcount explained, references, path, site, allocation traceback, retained
 //   #/garbage/<heap>               the garbage list grouped by cycle, each drawn as a graph
 //   #/allocations/<heap>           tracing, top allocation sites, growth, flame graph, allocator (allocations.js)
 // Data comes from protocol v1 (protocol/README.md) on the same origin; nothing else is loaded.
@@ -528,6 +528,48 @@ function refList(heap, items, total, truncated, testid) {
   return ul;
 }
 
+/** The object's allocation traceback (GET .../objects/{id}/traceback: tracemalloc's
+ * get_object_traceback) into box: its frames, most recent first; or why there is none. */
+async function loadTraceback(heap, id, box) {
+  const none = (reason, ...text) => {
+    box.dataset.traced = "false";
+    box.dataset.reason = reason;
+    clear(box).append(el("p", { testid: "traceback-none" }, ...text));
+  };
+  let t;
+  try {
+    t = await api(heapPath(heap, `/objects/${id}/traceback`));
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "object_not_found") none("gone", "Not traced: the object is no longer alive (freed since this page loaded).");
+    else {
+      none("error", "The traceback could not be read:");
+      box.append(errorBox(e));
+    }
+    return;
+  }
+  if (!t.traced) {
+    none(
+      "untraced",
+      "Not traced: this object has no allocation trace. It was allocated while the heap did not trace its allocations, was not sampled (sampled tracing), or its trace was cleared since. ",
+      link(`#/allocations/${encodeURIComponent(heap)}`, "Allocations"),
+      " shows whether the heap traces now; objects allocated while it does have a traceback.",
+    );
+    return;
+  }
+  box.dataset.traced = "true";
+  box.dataset.reason = "";
+  box.dataset.frames = String(t.traceback.length);
+  const site = (f) => (f.line ? `${f.file}:${f.line}` : f.file);
+  clear(box).append(
+    el(
+      "ol",
+      { class: "traceback" },
+      t.traceback.map((f) => el("li", { testid: "traceback-frame", dataset: { site: site(f), function: f.function ?? "" } }, el("code", {}, site(f)), f.function ? el("span", { class: "muted" }, ` ${f.function}`) : null)),
+    ),
+    el("p", { class: "muted small" }, "Most recent call first: the allocating statement, then its callers from the C stack, as many as the heap's traceback limit keeps."),
+  );
+}
+
 function objectView(r) {
   const heap = state.heap,
     id = r.id;
@@ -552,6 +594,7 @@ function objectView(r) {
           ? `The refcount is ${-ex.from_outside} lower than the references the heap holds: a missing incref.`
           : "Every reference comes from the heap: something in the heap keeps it alive (see the path).";
     const site = `${o.site.file}:${o.site.line}`;
+    const tracebackBox = el("div", { testid: "alloc-traceback", dataset: { traced: "" } }, el("p", { class: "muted" }, "loading…"));
     const pathBox = el("div", { class: "path", testid: "path-chain" }, el("p", { class: "muted" }, "finding the path…"));
     const retainedBox = el("div", { testid: "retained" }, el("p", { class: "muted" }, "computing…"));
     clear(body).append(
@@ -582,6 +625,7 @@ function objectView(r) {
         el("div", { class: "stack" }, seg(ex.from_heap, "heap", "heap"), seg(ex.from_garbage_list, "garbage", "garbage list"), seg(ex.from_outside, "outside", "outside")),
         el("p", { class: ex.from_outside !== 0 ? "verdict warn" : "verdict" }, verdict),
       ),
+      el("section", { class: "panel" }, el("h3", {}, "Where was it allocated? The allocation traceback"), tracebackBox),
       el("section", { class: "panel" }, el("h3", {}, "Why is it alive? The path from a root"), pathBox),
       el(
         "div",
@@ -591,6 +635,7 @@ function objectView(r) {
       ),
       el("section", { class: "panel" }, el("h3", {}, "Retained: what dropping it would free"), retainedBox),
     );
+    await loadTraceback(heap, id, tracebackBox);
     try {
       const p = await api(heapPath(heap, `/objects/${id}/path?budget_ms=1000`));
       clear(pathBox);

@@ -5,12 +5,18 @@
 // frame, widths in proportion to bytes within a pixel, zoom and reset); the allocator
 // panel as /allocator and its text link; stop / start by button; the tracing-off state
 // (the 100,000-Record demo, tracing stopped through the API and restarted after); the
-// `a` key. The demo traces from its start, exact, 8 frames (examples/demo.c).
+// `a` key; the cumulative box (the request's query, the rows as its answer, off for
+// tracebacks); clear traces and reset peak by button (the action's answer shown, the
+// server's traces and peak after it); the pprof link (its href, fetched from the page, the
+// file a click downloads: a gzipped profile). The demo traces from its start, exact, 8
+// frames (examples/demo.c).
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { gunzipSync } from "node:zlib";
 
-import { api, BASE, EXTRA, hashOf, heapPath, HEAP, launch, SHOTS, until, withPage } from "./harness.mjs";
+import { api, BASE, EXTRA, hashOf, heapPath, HEAP, launch, SHOTS, tracedObject, until, withPage } from "./harness.mjs";
 
 let browser;
 before(async () => {
@@ -255,6 +261,7 @@ test("stop and start exact by button; the `a` key opens the view", { timeout: 12
       assert.equal((await tracing()).tracing, false);
       await page.getByTestId("tracing-off").waitFor({ state: "visible" });
       assert.equal(await page.getByTestId("stats-panel").isVisible(), false);
+      assert.equal(await page.getByTestId("pprof-line").isVisible(), false, "no pprof link while off (a 409)");
       await page.getByTestId("tracing-frames").fill("8");
       await page.getByTestId("tracing-start-exact").click();
       await until("mode exact again", async () => (await facts.getAttribute("data-mode")) === "exact");
@@ -262,6 +269,7 @@ test("stop and start exact by button; the `a` key opens the view", { timeout: 12
       assert.equal(s.mode, "exact");
       assert.equal(s.traceback_limit, 8);
       await page.getByTestId("stats-panel").waitFor({ state: "visible" });
+      await page.getByTestId("pprof-line").waitFor({ state: "visible" });
       to = Date.now() + 3000;
       await page.getByTestId("stats-row").first().waitFor({ state: "attached" });
       return { allowNetworkErrors: (at) => at >= from && at <= to };
@@ -283,6 +291,8 @@ test("tracing off: said plainly, how to start it, the allocator still shown", { 
         assert.equal(await page.getByTestId("tracing-status").getAttribute("data-mode"), "off");
         assert.equal(await page.getByTestId("stats-panel").isVisible(), false);
         assert.equal(await page.getByTestId("flame-panel").isVisible(), false);
+        assert.equal(await page.getByTestId("pprof-line").isVisible(), false);
+        assert.equal((await fetch(`${EXTRA}${heapPath()}/pprof/heap`)).status, 409, "the profile is a 409 while off");
         await page.getByTestId("allocator-class").first().waitFor({ state: "visible" });
         assert.equal(requests.filter((u) => u.includes("/tracing/statistics")).length, 0, "no statistics asked while off");
         await page.screenshot({ path: path.join(SHOTS, `allocations-off-1400-${scheme}.png`), fullPage: true });
@@ -290,4 +300,180 @@ test("tracing off: said plainly, how to start it, the allocator still shown", { 
   } finally {
     await api(EXTRA, `${heapPath()}/tracing?action=start&frames=8`, { method: "POST" });
   }
+});
+
+// Every statistics answer for the table with the query that asked for it.
+function askedAndAnswered(page) {
+  const seen = [];
+  page.on("response", async (r) => {
+    const u = new URL(r.url());
+    if (!tableStats(u) || r.status() !== 200) return;
+    try {
+      seen.push({ q: u.searchParams, json: await r.json() });
+    } catch {
+      /* the page went away */
+    }
+  });
+  return seen;
+}
+const sum = (entries) => entries.reduce((a, e) => a + Number(e.size), 0);
+
+test("cumulative: the query asks for it, every frame of a traceback counts, off for tracebacks", { timeout: 120_000 }, async (t) => {
+  await withPage(browser, t, { route: ROUTE }, async ({ page }) => {
+    const seen = askedAndAnswered(page);
+    const stats = answers(page, tableStats);
+    const box = page.getByTestId("stats-cumulative");
+    const plain = await frozen(page, stats);
+    assert.equal(await box.isChecked(), false);
+    assert.equal(seen.at(-1).q.get("cumulative"), "false");
+    assert.equal(plain.cumulative, false);
+    // Not cumulative: one row per allocating statement (demo.c:LINE), the rows sum to the total.
+    const plainRows = await rows(page);
+    assert.ok(plainRows.every((r) => /demo\.c:\d+$/.test(r.site)), JSON.stringify(plainRows));
+    assert.equal(plain.truncated, false, "the demo allocates from a few lines: one page of rows");
+    assert.equal(sum(plain.entries), Number(plain.total.size));
+
+    // Cumulative: the callers' frames get rows too (sites no allocating statement has: the
+    // executable and libc, with line 0 or, with debug information, their source lines),
+    // and a trace counts once per frame, so the rows add up to more than the total.
+    // An action, then the answer to the request it made (asked with cumulative=want), shown.
+    const shown = async (want, action) => {
+      const n = seen.length;
+      await action();
+      await until(`a cumulative=${want} answer, shown`, async () => {
+        const last = seen.at(-1);
+        return seen.length > n && last.q.get("cumulative") === String(want) && last.json.cumulative === want && same(await rows(page), asRows(last.json));
+      });
+      assert.ok(seen.slice(n).every((x) => x.q.get("cumulative") === String(want)), `every request since asked for cumulative=${want}`);
+      return seen.at(-1).json;
+    };
+    const cum = await shown(true, () => box.check());
+    const cumRows = await rows(page);
+    const plainSites = new Set(plainRows.map((r) => r.site));
+    assert.ok(cumRows.some((r) => !plainSites.has(r.site)), `a caller's frame among ${JSON.stringify(cumRows.map((r) => r.site))}`);
+    assert.ok(cumRows.length > plainRows.length, `${cumRows.length} cumulative rows, ${plainRows.length} plain`);
+    assert.ok(sum(cum.entries) > Number(cum.total.size), `cumulative rows ${sum(cum.entries)} B, total ${cum.total.size} B`);
+
+    // Off again: back to the allocating statements.
+    await shown(false, () => box.uncheck());
+    assert.ok((await rows(page)).every((r) => /demo\.c:\d+$/.test(r.site)));
+
+    // By traceback there is no cumulative (tracemalloc has none): the box is disabled and
+    // the query says false even while it is checked; back to lines, true again.
+    await shown(true, () => box.check());
+    const n1 = seen.length;
+    await page.getByTestId("stats-key").selectOption("traceback");
+    await until("a traceback answer", async () => seen.length > n1 && seen.at(-1).json.key === "traceback");
+    assert.equal(await box.isDisabled(), true);
+    assert.equal(await box.isChecked(), true);
+    assert.equal(seen.at(-1).q.get("cumulative"), "false");
+    assert.equal(seen.at(-1).json.cumulative, false);
+    await shown(true, () => page.getByTestId("stats-key").selectOption("lineno"));
+    assert.equal(await box.isEnabled(), true);
+  });
+});
+
+// Records every tracing-status the page paints from now on (in the page: a poll may
+// replace a figure before the test reads it); the returned function reads them.
+async function watchStatus(page) {
+  await page.getByTestId("tracing-status").evaluate((e) => {
+    const seen = (window.__tracingShown = []);
+    new MutationObserver(() => seen.push({ mode: e.dataset.mode, traces: e.dataset.traces, current: e.dataset.current, peak: e.dataset.peak })).observe(e, { attributes: true });
+  });
+  return () => page.evaluate(() => window.__tracingShown);
+}
+
+// Clicks a tracing button; returns the POST's answer (the status right after the action).
+async function clickAction(page, testid, action) {
+  const [r] = await Promise.all([
+    page.waitForResponse((x) => x.request().method() === "POST" && new URL(x.url()).pathname === `${heapPath()}/tracing` && new URL(x.url()).searchParams.get("action") === action),
+    page.getByTestId(testid).click(),
+  ]);
+  assert.equal(r.status(), 200, `POST ?action=${action}`);
+  return r.json();
+}
+
+test("clear traces by button: traced memory from 0, an older object's trace gone, smaller statistics", { timeout: 120_000 }, async (t) => {
+  const old = await tracedObject(BASE, "Page"); // a Page allocated while tracing: traced
+  await withPage(browser, t, { route: ROUTE }, async ({ page }) => {
+    const stats = answers(page, tableStats);
+    const facts = page.getByTestId("tracing-status");
+    const before = await frozen(page, stats); // auto-refresh off: the next answer is the clear's
+    assert.ok(Number(before.total.count) > 0 && Number(before.total.size) > 0);
+    await until("traces shown", async () => Number(await facts.getAttribute("data-traces")) > 0);
+    const shown = await watchStatus(page);
+    const n = stats.length;
+    const s = await clickAction(page, "tracing-clear", "clear");
+    // tracemalloc.clear_traces(): no trace, traced memory and its peak 0, still tracing.
+    assert.equal(s.tracing, true);
+    assert.equal(s.mode, "exact");
+    assert.equal(s.traces, "0");
+    assert.deepEqual(s.traced, { current: "0", peak: "0" });
+    await until("the page painted the cleared status", async () => (await shown()).some((x) => x.traces === "0" && x.current === "0" && x.peak === "0"));
+    assert.match(await page.getByTestId("tracing-out").innerText(), /^traces cleared/);
+    assert.equal(await page.getByTestId("tracing-clear").isEnabled(), true, "still tracing: clear again is possible");
+    // The server forgot the older Page's trace; it still lives.
+    const tb = await api(BASE, `${heapPath()}/objects/${old.id}/traceback`);
+    assert.equal(tb.traced, false);
+    assert.equal(tb.traceback, null);
+    // The statistics the page asked for after the clear count only what was allocated
+    // since, far less than before (the cache of Pages held thousands).
+    const after = await until("a statistics answer after the clear, shown", async () =>
+      stats.length > n && same(await rows(page), asRows(stats.at(-1))) && stats.at(-1));
+    assert.ok(Number(after.total.count) < Number(before.total.count) / 2, `${after.total.count} traced blocks after the clear, ${before.total.count} before`);
+    assert.ok(Number(after.total.size) < Number(before.total.size) / 2, `${after.total.size} B after the clear, ${before.total.size} B before`);
+  });
+});
+
+test("reset peak by button: the peak is the traced memory now, the traces stay", { timeout: 120_000 }, async (t) => {
+  await withPage(browser, t, { route: ROUTE }, async ({ page }) => {
+    const facts = page.getByTestId("tracing-status");
+    await until("mode exact", async () => (await facts.getAttribute("data-mode")) === "exact");
+    // Garbage Documents are freed at each collection: the peak soon exceeds the current.
+    await until("peak above current on the page and the server", async () => {
+      const p = Number(await facts.getAttribute("data-peak")), c = Number(await facts.getAttribute("data-current"));
+      const s = await tracing();
+      return p > c && Number(s.traced.peak) > Number(s.traced.current);
+    }, { timeout: 60_000, interval: 500 });
+    const shown = await watchStatus(page);
+    const s = await clickAction(page, "tracing-reset-peak", "reset_peak");
+    assert.equal(s.tracing, true);
+    assert.equal(s.traced.peak, s.traced.current, "tracemalloc.reset_peak(): peak = current");
+    assert.ok(Number(s.traced.current) > 0);
+    assert.notEqual(s.traces, "0", "reset_peak keeps the traces");
+    await until("the page painted the reset peak", async () => (await shown()).some((x) => x.peak === s.traced.peak && x.current === s.traced.current && x.traces === s.traces));
+    assert.match(await page.getByTestId("tracing-out").innerText(), /^peak reset/);
+    assert.notEqual((await tracing()).traces, "0");
+  });
+});
+
+test("pprof link: its href, fetched from the page, downloaded by a click: a gzipped profile", { timeout: 120_000 }, async (t) => {
+  await withPage(browser, t, { route: ROUTE }, async ({ page }) => {
+    const a = page.getByTestId("pprof-download");
+    await a.waitFor({ state: "visible" });
+    const href = await a.getAttribute("href");
+    assert.equal(href, `${heapPath()}/pprof/heap`);
+    assert.equal(await a.getAttribute("download"), "", "a download named by the server");
+    const got = await page.evaluate(async (h) => {
+      const r = await fetch(h);
+      const b = new Uint8Array(await r.arrayBuffer());
+      return { status: r.status, type: r.headers.get("content-type"), disposition: r.headers.get("content-disposition"), head: [b[0], b[1]], length: b.length };
+    }, href);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.head, [0x1f, 0x8b], "gzip's magic bytes");
+    assert.equal(got.type, "application/octet-stream");
+    assert.equal(got.disposition, `attachment; filename="rcgc-${HEAP}-heap.pb.gz"`);
+    assert.ok(got.length > 100, `${got.length} bytes`);
+
+    // A click downloads the file: a gzipped profile.proto with the sample types and the
+    // demo's source file in its string table.
+    const [dl] = await Promise.all([page.waitForEvent("download"), a.click()]);
+    assert.equal(dl.suggestedFilename(), `rcgc-${HEAP}-heap.pb.gz`);
+    assert.equal(new URL(dl.url()).pathname, `${heapPath()}/pprof/heap`);
+    const bytes = await readFile(await dl.path());
+    assert.deepEqual([bytes[0], bytes[1]], [0x1f, 0x8b]);
+    const pb = gunzipSync(bytes).toString("latin1");
+    for (const s of ["inuse_objects", "inuse_space", "count", "bytes", "space"]) assert.ok(pb.includes(s), `"${s}" in the profile`);
+    assert.match(pb, /demo\.c/);
+  });
 });

@@ -5,6 +5,8 @@
 //                        control requests on (required)
 //   RCGC_WEB_EXTRA_URL   a second demo run with --extra 100000 (100,000 Record objects);
 //                        the tests that need it skip without it
+//   RCGC_WEB_DEMO        the demo program itself (rcgc-demo), for the tests that start
+//                        one of their own (token.test.mjs); they skip without it
 //   RCGC_WEB_SCREENSHOTS where screenshots go (default ./screenshots): test artefacts
 //   RCGC_WEB_CHROMIUM    the browser (default /usr/bin/chromium, Debian's)
 //
@@ -27,6 +29,7 @@ if (!process.env.RCGC_WEB_BASE_URL)
   throw new Error("RCGC_WEB_BASE_URL is not set: run the tests with tests/web/run.sh <rcgc-demo>");
 export const BASE = trimSlash(process.env.RCGC_WEB_BASE_URL);
 export const EXTRA = process.env.RCGC_WEB_EXTRA_URL ? trimSlash(process.env.RCGC_WEB_EXTRA_URL) : null;
+export const DEMO = process.env.RCGC_WEB_DEMO || null;
 export const SHOTS = path.resolve(process.env.RCGC_WEB_SCREENSHOTS || "screenshots");
 mkdirSync(SHOTS, { recursive: true });
 
@@ -73,6 +76,31 @@ export async function leakedDocument(base = BASE) {
     if (obj.refcount_explained.from_outside === 1) return obj;
   }
   throw new Error(`no Document with from_outside 1 among ${list.objects.length}`);
+}
+
+// A live object of a type that has an allocation trace (GET .../objects/{id}/traceback
+// with traced true; objects allocated before tracing last started or its traces were
+// last cleared have none): that answer, the first in id order. Looks at 3,000 at most.
+// init: fetch's, for every request (headers: a token).
+export async function tracedObject(base, type, init = {}) {
+  let cursor = "",
+    looked = 0;
+  for (;;) {
+    const q = `?type=${encodeURIComponent(type)}&scope=all&limit=1000${cursor && `&cursor=${cursor}`}`;
+    const page = await api(base, `${heapPath()}/objects${q}`, init);
+    for (const o of page.objects) {
+      if (++looked > 3000) throw new Error(`no traced ${type} among the first 3,000`);
+      let t;
+      try {
+        t = await api(base, `${heapPath()}/objects/${o.id}/traceback`, init);
+      } catch {
+        continue; // freed meanwhile
+      }
+      if (t.traced) return t;
+    }
+    if (!page.truncated) throw new Error(`no traced ${type} among ${looked}`);
+    cursor = encodeURIComponent(page.next_cursor);
+  }
 }
 
 // ---- waiting ----

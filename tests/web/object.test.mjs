@@ -3,11 +3,14 @@
 // step: itself), allocated in demo.c. Then the forgotten incref: a Document with
 // from_outside 1 (found with the JSON API, as with curl), its refcount explained, its
 // Sections as referents and referrers, what it retains, and a Section's path from it.
+// The allocation traceback: a traced Page's frames as /objects/{id}/traceback; a Page
+// allocated before "clear traces" says it is not traced; the documented errors
+// (object_not_found: freed meanwhile; others shown as errors).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import {
-  api, BASE, go, hashOf, heapPath, HEAP, intAttr, launch, leakedDocument, until, withPage,
+  api, BASE, go, hashOf, heapPath, HEAP, intAttr, launch, leakedDocument, tracedObject, until, withPage,
 } from "./harness.mjs";
 
 let browser;
@@ -128,4 +131,78 @@ test("an id that is no live object says so without an uncaught error", { timeout
     // A 404 answer is logged by the browser itself ("Failed to load resource"): allowed.
     return { allowNetworkErrors: () => true };
   });
+});
+
+const frames = (page) =>
+  page.getByTestId("alloc-traceback").getByTestId("traceback-frame").evaluateAll((els) =>
+    els.map((e) => ({ site: e.dataset.site, fn: e.dataset.function, text: e.textContent })));
+
+test("a traced Page: its allocation traceback as /objects/{id}/traceback, frame 0 its site", { timeout: 120_000 }, async (t) => {
+  const tb = await tracedObject(BASE, "Page");
+  const obj = await api(BASE, `${heapPath()}/objects/${tb.id}`);
+  assert.ok(tb.traceback.length >= 2 && tb.traceback.length <= 8, `${tb.traceback.length} frames (the demo traces 8)`);
+  await withPage(browser, t, { route: `#/object/${HEAP}/${tb.id}` }, async ({ page, requests }) => {
+    const box = page.locator(`[data-testid="object-view"][data-id="${tb.id}"] [data-testid="alloc-traceback"]`);
+    await until('alloc-traceback data-traced="true"', async () => (await box.getAttribute("data-traced")) === "true");
+    assert.equal(await intAttr(box, "data-frames"), tb.traceback.length);
+    const site = (f) => (f.line ? `${f.file}:${f.line}` : f.file);
+    const shown = await frames(page);
+    assert.deepEqual(shown.map(({ site, fn }) => ({ site, fn })), tb.traceback.map((f) => ({ site: site(f), fn: f.function ?? "" })));
+    for (const [i, f] of tb.traceback.entries()) {
+      assert.ok(shown[i].text.includes(site(f)), `frame ${i}: "${shown[i].text}"`);
+      if (f.function) assert.ok(shown[i].text.includes(f.function), `frame ${i}: "${shown[i].text}"`);
+    }
+    // Frame 0 is the allocating statement: the object's site, in demo.c (its callers, from
+    // the C stack, are as the answer has them).
+    assert.equal(shown[0].site, `${obj.site.file}:${obj.site.line}`);
+    assert.match(shown[0].site, /demo\.c:\d+$/);
+    assert.equal(await box.getByTestId("traceback-none").count(), 0);
+    assert.ok(requests.some((u) => new URL(u).pathname === `${heapPath()}/objects/${tb.id}/traceback`), "the page asked /objects/{id}/traceback");
+  });
+});
+
+test("a Page allocated before clear traces: not traced, said plainly", { timeout: 120_000 }, async (t) => {
+  const list = await api(BASE, `${heapPath()}/objects?type=Page&scope=all&limit=5`);
+  const cleared = await api(BASE, `${heapPath()}/tracing?action=clear`, { method: "POST" });
+  assert.equal(cleared.traces, "0");
+  const id = list.objects[0].id; // Pages are never freed (the cache)
+  const tb = await api(BASE, `${heapPath()}/objects/${id}/traceback`);
+  assert.equal(tb.traced, false);
+  assert.equal(tb.traceback, null);
+  await withPage(browser, t, { route: `#/object/${HEAP}/${id}` }, async ({ page }) => {
+    const box = page.locator(`[data-testid="object-view"][data-id="${id}"] [data-testid="alloc-traceback"]`);
+    await until('alloc-traceback data-traced="false"', async () => (await box.getAttribute("data-traced")) === "false");
+    assert.equal(await box.getAttribute("data-reason"), "untraced");
+    assert.equal(await box.getByTestId("traceback-frame").count(), 0);
+    const text = await box.getByTestId("traceback-none").innerText();
+    assert.match(text, /^Not traced/);
+    assert.match(text, /cleared/);
+    assert.equal(await box.locator("a").getAttribute("href"), `#/allocations/${HEAP}`);
+    // The rest of the view is there all the same.
+    assert.match(await page.getByTestId("alloc-site").textContent(), /demo\.c:\d+/);
+  });
+});
+
+test("the traceback's documented errors: object_not_found says freed, another is shown", { timeout: 120_000 }, async (t) => {
+  const id = (await api(BASE, `${heapPath()}/objects?type=Page&scope=all&limit=1`)).objects[0].id;
+  // The object's own answer is real; its traceback's is one of the protocol's errors (a
+  // Page freed between the two requests cannot be arranged with the demo, whose Pages live).
+  for (const [status, code, reason, want] of [
+    [404, "object_not_found", "gone", /^Not traced: the object is no longer alive/],
+    [503, "no_safepoint", "error", /^The traceback could not be read/],
+  ]) {
+    await withPage(browser, t, { route: "#/overview" }, async ({ page }) => {
+      await page.route(`**${heapPath()}/objects/${id}/traceback`, (r) =>
+        r.fulfill({ status, contentType: "application/json", body: JSON.stringify({ protocol: 1, error: { code, message: `a ${code} for the test` } }) }));
+      await go(page, `#/object/${HEAP}/${id}`);
+      const box = page.locator(`[data-testid="object-view"][data-id="${id}"] [data-testid="alloc-traceback"]`);
+      await until(`alloc-traceback data-reason="${reason}"`, async () => (await box.getAttribute("data-reason")) === reason);
+      assert.equal(await box.getAttribute("data-traced"), "false");
+      assert.match(await box.getByTestId("traceback-none").innerText(), want);
+      if (reason === "error") assert.match(await box.locator(".error").innerText(), new RegExp(`\\(${code}\\)`));
+      else assert.equal(await box.locator(".error").count(), 0);
+      await page.getByTestId("retained-size").waitFor({ state: "attached" }); // the view went on
+      return { allowNetworkErrors: () => true }; // the browser logs the error status itself
+    });
+  }
 });

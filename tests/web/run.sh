@@ -4,7 +4,8 @@
 # control requests on — the plain demo (`1 --serve`) and one with 100,000 extra Record
 # objects (`--extra 100000`, for the virtualized objects table) — runs the tests
 # (node --test: *.test.mjs, or the files given) with their URLs in RCGC_WEB_BASE_URL and
-# RCGC_WEB_EXTRA_URL, then stops both demos by pid.
+# RCGC_WEB_EXTRA_URL (and the demo program in RCGC_WEB_DEMO, for the tests that start
+# one of their own), then stops both demos by pid.
 #
 # The browser is Debian's chromium, /usr/bin/chromium (package chromium; RCGC_WEB_CHROMIUM
 # names another build), driven by playwright-core from package-lock.json (npm ci on first
@@ -115,8 +116,9 @@ extra=$url
 
 RCGC_WEB_BASE_URL=$base
 RCGC_WEB_EXTRA_URL=$extra
+RCGC_WEB_DEMO=$demo
 RCGC_WEB_SCREENSHOTS=${RCGC_WEB_SCREENSHOTS:-$start_dir/screenshots}
-export RCGC_WEB_BASE_URL RCGC_WEB_EXTRA_URL RCGC_WEB_SCREENSHOTS
+export RCGC_WEB_BASE_URL RCGC_WEB_EXTRA_URL RCGC_WEB_DEMO RCGC_WEB_SCREENSHOTS
 mkdir -p "$RCGC_WEB_SCREENSHOTS"
 rm -f "$RCGC_WEB_SCREENSHOTS"/failed-*.png # a previous run's failures
 echo "tests/web: screenshots in $RCGC_WEB_SCREENSHOTS" >&2

@@ -121,14 +121,103 @@ static inline void update_ref(rcgc_head *hd)
     hd->rcgc__slot = hd->rcgc__refcnt;
 }
 
-/* Partitions WORK. Pre: WORK holds the candidates (holes allowed), `old` has room for
- * all of them; refs_ready: update_refs was done (gather did it while the header was in
- * cache). Post: the candidates referenced from outside WORK, and all they reach, are
- * in `old` (or resident in GEN2, when direct) with COLLECTING clear; WORK holds the
- * rest, compacted, COLLECTING set. Returns the number of survivors, or -1 when a
- * refcount was found too small (reported; WORK is then untouched apart from COLLECTING
- * bits and gc_refs in the slots). */
-static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, bool direct)
+/* ---- candidates left in the arenas (a full collection of a settled GEN2) ----
+ *
+ * gather marks each resident in place (COLLECTING, gc_refs in the slot, list still
+ * GEN2) instead of listing it in WORK, so the first phases find these candidates by
+ * scanning the pools, in address order, and only the tentatively unreachable ones are
+ * ever listed: the scratch array holds those, not the whole heap. */
+
+/* The header of the in-place candidate whose pool block is b, or NULL. */
+static inline rcgc_head *candidate_in(void *b)
+{
+    uintptr_t w;
+    RCGC__VG_QUIET_BEGIN(); /* b may be free (see rcgc__resident_in) */
+    memcpy(&w, b, sizeof w);
+    rcgc_head *hd = RCGC_UNLIKELY(w == RCGC__VAR_MARK)
+                        ? (rcgc_head *)((char *)b + RCGC__VARSIZE_PREFIX)
+                        : (rcgc_head *)b;
+    bool c = (hd->rcgc__info & (RCGC__LIST_MASK | RCGC__F_COLLECTING)) ==
+             (RCGC__L_GEN2 | RCGC__F_COLLECTING);
+    RCGC__VG_QUIET_END();
+    return c ? hd : NULL;
+}
+
+static inline int mark_block(void *b, void *arg)
+{
+    (void)arg;
+    void *obj = rcgc__resident_in(b);
+    if (obj != NULL) {
+        rcgc_head *hd = rcgc__head(obj);
+        hd->rcgc__info |= RCGC__F_COLLECTING;
+        hd->rcgc__slot = hd->rcgc__refcnt;
+    }
+    return 0;
+}
+
+static inline int subtract_block(void *b, void *arg)
+{
+    rcgc_head *hd = candidate_in(b);
+    if (hd != NULL)
+        rcgc__type(hd + 1)->traverse(hd + 1, visit_decref, arg);
+    return 0;
+}
+
+typedef struct {
+    rcgc_heap *h;
+    void **items; /* WORK's array: the tentatively unreachable are appended at u */
+    uint32_t u;
+    unsigned old;
+    bool direct;
+    size_t resident; /* candidates made resident again */
+} partition_ctx;
+
+/* A survivor in place stays resident (direct) or joins `old`'s array. */
+static inline void survive_in_place(partition_ctx *c, rcgc_head *hd)
+{
+    hd->rcgc__info &= ~(uintptr_t)RCGC__F_COLLECTING;
+    if (c->direct) {
+        hd->rcgc__slot = RCGC__SLOT_RESIDENT;
+        c->resident++;
+    } else {
+        rcgc__olist_push_reserved(c->h, c->old, hd + 1);
+    }
+}
+
+static inline int partition_block(void *b, void *arg)
+{
+    partition_ctx *c = arg;
+    rcgc_head *hd = candidate_in(b);
+    if (hd == NULL)
+        return 0;
+    if (hd->rcgc__slot != 0) {
+        survive_in_place(c, hd);
+    } else {
+        hd->rcgc__info = (hd->rcgc__info & ~(uintptr_t)RCGC__LIST_MASK) | RCGC__L_WORK;
+        c->items[c->u++] = hd + 1;
+    }
+    return 0;
+}
+
+/* After a too small refcount: every candidate in place survives. */
+static inline int restore_block(void *b, void *arg)
+{
+    rcgc_head *hd = candidate_in(b);
+    if (hd != NULL)
+        survive_in_place(arg, hd);
+    return 0;
+}
+
+/* Partitions the candidates: WORK's, and with in_place those marked in the arenas.
+ * Pre: WORK has room for all of them, `old` too; refs_ready: update_refs was done
+ * (gather did it while each header was in cache). Post: the candidates referenced from
+ * outside the set, and all they reach, are in `old` (or resident in GEN2, when direct)
+ * with COLLECTING clear; WORK holds the rest, compacted, COLLECTING set. Returns the
+ * number of survivors, or -1 when a refcount was found too small (reported; WORK is
+ * then untouched apart from COLLECTING bits and gc_refs in the slots; the candidates in
+ * place have survived). */
+static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, bool direct,
+                                  bool in_place)
 {
     rcgc__olist *work = L(h, RCGC__L_WORK);
     void **items = work->items;
@@ -144,9 +233,17 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, b
         if (obj != NULL)
             rcgc__type(obj)->traverse(obj, visit_decref, &p);
     }
+    if (in_place)
+        (void)rcgc__pools_each_block_inline(&h->pools, subtract_block, &p);
     ring_drain(&p, decref_one);
+    rcgc__olist *ol = L(h, old);
+    partition_ctx pc = {h, items, 0, old, direct, 0};
     if (p.bad != NULL) {
         report_bad_refcount(h, p.bad);
+        if (in_place) {
+            (void)rcgc__pools_each_block_inline(&h->pools, restore_block, &pc);
+            ol->resident += pc.resident;
+        }
         return -1;
     }
     /* partition: the candidates with outside references (gc_refs > 0) survive into
@@ -156,7 +253,6 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, b
      * unreachable object referenced from a survivor has more references than come from
      * the tentatively unreachable set. These survivors are never scanned again: in a
      * full collection that settles, those in pools become resident at once. */
-    rcgc__olist *ol = L(h, old);
     uint32_t start = ol->len;
     size_t direct_n = 0;
     uint32_t u = 0;
@@ -176,6 +272,12 @@ static ssize_t deduce_unreachable(rcgc_heap *h, unsigned old, bool refs_ready, b
         } else {
             items[u++] = obj;
         }
+    }
+    if (in_place) {
+        pc.u = u;
+        (void)rcgc__pools_each_block_inline(&h->pools, partition_block, &pc);
+        u = pc.u;
+        direct_n += pc.resident;
     }
     ol->resident += direct_n;
     /* slot = references from survivors and from outside: refcount minus references
@@ -245,8 +347,8 @@ typedef struct {
     uint32_t len;
 } work_fill;
 
-/* For a full collection's gather: an object joins WORK, its refs updated. */
-static inline int gather_resident(void *obj, void *arg)
+/* For a full collection's gather: a listed object joins WORK, its refs updated. */
+static inline int gather_one(void *obj, void *arg)
 {
     work_fill *w = arg;
     update_ref(rcgc__head(obj));
@@ -254,17 +356,13 @@ static inline int gather_resident(void *obj, void *arg)
     return 0;
 }
 
-static inline int gather_block(void *b, void *arg)
-{
-    void *obj = rcgc__resident_in(b);
-    return obj != NULL ? gather_resident(obj, arg) : 0;
-}
-
-/* Moves generations 0..gen into WORK and reserves room in `old` for all of them.
- * A full collection also takes GEN2's residents, found in the arenas, and does
- * update_refs as it goes (*refs_ready), each header being in cache then.
+/* Moves generations 0..gen into WORK and reserves room in `old` for all of them. A
+ * full collection does update_refs as it goes (*refs_ready), each header being in cache
+ * then, and marks GEN2's residents as candidates where they are (*in_place); WORK
+ * keeps room for them all, touched only by those found tentatively unreachable.
  * Returns 0, or RCGC_ENOMEM with nothing changed. */
-static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3], bool *refs_ready)
+static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3], bool *refs_ready,
+                  bool *in_place)
 {
     size_t n = 0;
     for (int i = 0; i <= gen; i++)
@@ -272,8 +370,9 @@ static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3], bool *r
     rcgc__olist *g = L(h, (unsigned)gen);
     rcgc__olist *work = L(h, RCGC__L_WORK);
     *refs_ready = false;
+    *in_place = false;
     if (gen == 2) {
-        /* WORK gets everything; GEN2's array, emptied, takes the survivors. */
+        /* WORK gets the listed; GEN2's array, emptied, takes the survivors. */
         if (n > (size_t)UINT32_MAX - 1u || rcgc__olist_reserve(h, work, n) != 0 ||
             rcgc__olist_reserve(h, g, n > g->len ? n - g->len : 0) != 0)
             return RCGC_ENOMEM;
@@ -284,12 +383,13 @@ static int gather(rcgc_heap *h, int gen, unsigned old, size_t before[3], bool *r
             rcgc__olist *y = L(h, i);
             for (uint32_t j = 0; j < y->len; j++)
                 if (y->items[j] != NULL)
-                    gather_resident(y->items[j], &w);
+                    gather_one(y->items[j], &w);
             y->len = 0;
             y->holes = 0;
         }
-        if (g->resident > 0)
-            (void)rcgc__pools_each_block_inline(&h->pools, gather_block, &w);
+        *in_place = g->resident > 0;
+        if (*in_place)
+            (void)rcgc__pools_each_block_inline(&h->pools, mark_block, NULL);
         g->resident = 0;
         g->settled = false;
         work->len = w.len;
@@ -385,8 +485,8 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
 #ifdef RCGC_DEBUG_INVARIANTS
     rcgc__heap_check(h);
 #endif
-    bool refs_ready;
-    if (gather(h, gen, old, before, &refs_ready) != 0)
+    bool refs_ready, in_place;
+    if (gather(h, gen, old, before, &refs_ready, &in_place) != 0)
         return RCGC_ENOMEM;
     bool direct = gen == 2 && rcgc__residency_pays(h, before[0] + before[1] + before[2]);
     rcgc_event start = {.kind = RCGC_EVENT_COLLECT_START, .generation = gen};
@@ -398,7 +498,7 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     for (int i = 0; i <= gen; i++)
         h->count[i] = 0;
 
-    ssize_t survivors = deduce_unreachable(h, old, refs_ready, direct);
+    ssize_t survivors = deduce_unreachable(h, old, refs_ready, direct, in_place);
     if (survivors < 0) {
         survive_all(h, old);
         survivors = 0;
@@ -457,7 +557,7 @@ static ssize_t collect_main(rcgc_heap *h, int gen, rcgc_collect_info *info)
     }
 
     /* handle_resurrected_objects: the analysis again, on current refcounts. */
-    if (user_ran && deduce_unreachable(h, old, false, direct) < 0) {
+    if (user_ran && deduce_unreachable(h, old, false, direct, false) < 0) {
         rcgc__olist_compact(work);
         survive_all(h, old);
     }

@@ -6,6 +6,8 @@
  * var-size and large objects, ids from the network, heap_free, memory exhaustion.
  * rcgc__heap_check verifies after each step that the arenas hold exactly the counted
  * residents and that their refcounts cover the references to them. */
+#include <string.h>
+
 #include <rcgc/snapshot.h>
 
 #include "fault_alloc.h"
@@ -306,6 +308,39 @@ static void test_resident_enomem(void **state)
     counted_heap_free(h);
 }
 
+/* A refcount too small (a C caller's missing incref) among residents: the collection
+ * reports it, frees nothing, and every candidate in place survives, still resident. */
+static void test_resident_refcount_too_small(void **state)
+{
+    (void)state;
+    rcgc_heap *h = counted_heap(true);
+    tl_node *head = chain(h, N, 0);
+    tl_node *victim = tl_new(h, &tl_Node, -1);
+    tl_set(head, 1, victim);
+    tl_set(head->slot[0], 1, victim);
+    rcgc_decref(victim); /* the two nodes hold it */
+    assert_int_equal(rcgc_collect(h, 2), 0);
+    tl_check(h);
+    size_t settled = g_fa.live_bytes;
+    rcgc_decref(victim); /* the bug */
+    tl_panic_expect(true);
+    tl_panic_reset();
+    assert_int_equal(rcgc_collect(h, 2), 0);
+    assert_true(tl_panic_count() >= 1);
+    assert_non_null(strstr(tl_panic_message(tl_panic_count() - 1), "refcount is too small"));
+    assert_int_equal(tl_log_count(TL_EV_DEALLOC, -1), 0);
+    assert_true(g_fa.live_bytes <= settled + 4096); /* they stayed resident */
+    rcgc_incref(victim);                            /* repaired */
+    tl_panic_reset();
+    tl_panic_expect(false);
+    tl_check(h);
+    assert_int_equal(rcgc_collect(h, 2), 0);
+    assert_int_equal(tl_objects_in(h, 2), N + 1);
+    rcgc_decref(head);
+    tl_check(h);
+    counted_heap_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_resident_freeze),
         cmocka_unit_test(test_resident_heap_free),
         cmocka_unit_test(test_resident_enomem),
+        cmocka_unit_test(test_resident_refcount_too_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1106,17 +1106,29 @@ export async function checkLive(p, url, { token = null, heap = null, control = f
   const old = await get(byId("listObjects"), "?generation=2&limit=3", { echo: { generation: 2 } });
   await get(byId("listObjects"), "?scope=all&limit=20", { echo: { scope: "all" } });
   // The object endpoints ask about an id picked above; a young object of a busy host may
-  // die in between (404), so prefer one that survived into the oldest generation.
-  if (old?.objects?.length) {
-    ctx.id = old.objects[0].id;
-    ctx.type = old.objects[0].type;
+  // die in between (404), so prefer one that survived into the oldest generation. Even
+  // such an object may die while it is asked about (a host that collects at every
+  // allocation promotes short-lived objects too): then the checks are run again about
+  // the next one listed, up to three objects, and only the last run is recorded.
+  let candidates = old?.objects ?? [];
+  for (let attempt = 0; ; attempt++) {
+    if (candidates.length) {
+      ctx.id = candidates[0].id;
+      ctx.type = candidates[0].type;
+    }
+    const mark = results.length;
+    await get(byId("getObject"));
+    await get(byId("getObjectPath"));
+    await get(byId("getObjectRetained"));
+    if (ctx.type !== null) await get(byId("getTypeRetained"), `?type=${encodeURIComponent(ctx.type)}`);
+    else record("GET /v1/heaps/{heap}/retained (no type to ask for)", "skip");
+    await get(byId("getObjectTraceback"));
+    const died = results.slice(mark).some((r) => r.problems.some((p) => p.includes("status 404") && p.includes("object_not_found")));
+    if (!died || attempt === 2 || candidates.length < 2) break;
+    log(`note object ${ctx.id} died while it was asked about: asking about the next one`);
+    results.splice(mark);
+    candidates = candidates.slice(1);
   }
-  await get(byId("getObject"));
-  await get(byId("getObjectPath"));
-  await get(byId("getObjectRetained"));
-  if (ctx.type !== null) await get(byId("getTypeRetained"), `?type=${encodeURIComponent(ctx.type)}`);
-  else record("GET /v1/heaps/{heap}/retained (no type to ask for)", "skip");
-  await get(byId("getObjectTraceback"));
   await checkTracing();
 
   if (control && ctx.heap !== null) {

@@ -249,7 +249,8 @@ test("stop and start exact by button; the `a` key opens the view", { timeout: 12
       await page.getByTestId("heap-card").first().waitFor();
       await page.keyboard.press("a");
       await until("#/allocations after a", async () => (await hashOf(page)) === ROUTE);
-      assert.match(await page.getByTestId("nav-allocations").getAttribute("class"), /active/);
+      // The hash changes before the hashchange handler re-renders the header: wait for it.
+      await until("the header marks Allocations", async () => /active/.test((await page.getByTestId("nav-allocations").getAttribute("class")) ?? ""));
       const facts = page.getByTestId("tracing-status");
       await until("mode exact", async () => (await facts.getAttribute("data-mode")) === "exact");
       await page.getByTestId("stats-row").first().waitFor({ state: "attached" });

@@ -212,11 +212,19 @@ static inline bool rcgc__pool_carve(rcgc__pool *p, size_t size)
 /* A block of class c. A pool on used[c] always has a non-NULL freeblock (CPython's
  * rule), so the fast path is a pop; a pool that runs dry carves its next block, and
  * leaves the list when it has none. */
+static inline void *rcgc__pool_alloc_from(rcgc__pools *ps, rcgc__pool *p, unsigned c);
 static inline void *rcgc__pool_alloc(struct rcgc_heap *h, rcgc__pools *ps, unsigned c)
 {
     rcgc__pool *p = ps->used[c];
     if (__builtin_expect(p == NULL, 0))
         return rcgc__pool_alloc_slow(h, c);
+    return rcgc__pool_alloc_from(ps, p, c);
+}
+
+/* rcgc__pool_alloc when the caller has read p = ps->used[c] and found it non-NULL:
+ * cannot fail, calls nothing. */
+static inline void *rcgc__pool_alloc_from(rcgc__pools *ps, rcgc__pool *p, unsigned c)
+{
     size_t size = rcgc__class_size(c);
     void *b = p->freeblock;
     p->ref++;

@@ -143,8 +143,9 @@ static void check_lists(checker *c, bool in_collection)
     listed += check_residents(c, in_collection);
     if (!in_collection && (h->lists[RCGC__L_WORK].len || h->lists[RCGC__L_LEGACY].len))
         FAIL(c, "working lists not empty outside a collection");
-    if (listed + h->unlisted + h->trash_len != h->nobjects && h->dealloc_depth == 0)
-        FAIL(c, "%zu objects listed, %zu unlisted, %zu live", listed, h->unlisted, h->nobjects);
+    size_t live = rcgc__nobjects(h);
+    if (listed + h->unlisted + h->trash_len != live && h->dealloc_depth == 0)
+        FAIL(c, "%zu objects listed, %zu unlisted, %zu live", listed, h->unlisted, live);
 }
 
 static void check_census(checker *c)
@@ -154,8 +155,13 @@ static void check_census(checker *c)
     for (size_t i = 0; i < h->sites_cap; i++)
         if (h->sites[i] != NULL)
             site_live += h->sites[i]->live;
-    if (site_live != h->nobjects)
-        FAIL(c, "sites count %zu objects, heap %zu", site_live, h->nobjects);
+    /* Every live object holds one block: a pool block or one from the hooks. */
+    size_t blocks = h->pools.large_objects;
+    for (const rcgc__arena *a = h->pools.all; a != NULL; a = a->all_next)
+        for (uint32_t i = 0; i < a->ncarved; i++)
+            blocks += ((const rcgc__pool *)(const void *)(a->base + i * RCGC__POOL_SIZE))->ref;
+    if (site_live != blocks)
+        FAIL(c, "sites count %zu objects, the allocator %zu blocks", site_live, blocks);
 }
 
 /* Every refcount must cover the references tracked objects hold (CPython's "refcount

@@ -223,7 +223,8 @@ static void report_shutdown(rcgc_heap *h)
     for (size_t i = 0; i < h->garbage_len; i++)
         if (rcgc__list_of(h->garbage[i]) != RCGC__L_PERM)
             not_counted++;
-    size_t alive = h->nobjects > not_counted ? h->nobjects - not_counted : 0;
+    size_t nobjects = rcgc__nobjects(h);
+    size_t alive = nobjects > not_counted ? nobjects - not_counted : 0;
     if (alive > 0 && !(h->debug & RCGC_DEBUG_SAVEALL)) {
         fprintf(stderr,
                 "rcgc: heap \"%s\" freed with %zu objects still alive (by type, "

@@ -29,7 +29,8 @@
  *  - HAS_WEAKREFS is set iff the weakref table has an entry for the object, and every
  *    weak reference in that entry's chain points back at the object;
  *  - a site's live counter equals the objects allocated there and not yet freed; the
- *    sites' counters sum to nobjects.
+ *    sites' counters sum to the live objects (rcgc__nobjects: not kept as a counter of
+ *    its own, which would cost every allocation and death one more update).
  */
 #ifndef RCGC_INTERNAL_H
 #define RCGC_INTERNAL_H
@@ -111,7 +112,14 @@ typedef struct rcgc__site {
     rcgc__typerec *tr;
     const char *file;
     int line;
-    unsigned fast_class;        /* size class + 1 of a type->size object from the pools, or 0 */
+    unsigned fast_class; /* size class + 1 of a type->size object from the pools, or 0 */
+    /* Facts of the type, copied for the fast paths of rcgc__new and rcgc__decref_slow
+     * (rcgc_type records do not change while objects of theirs live): */
+    uint16_t fast_zero;         /* payload bytes to zero: the pool block less the header */
+    uint16_t fast_bytes;        /* the object's bytes: type->size and the header */
+    unsigned char fast_list;    /* RCGC__L_GEN0 for containers, RCGC__L_UNTRACKED else */
+    bool container;             /* type->traverse != NULL */
+    bool plain;                 /* a pool object with no finalizer of either kind */
     size_t live;                /* objects allocated here and not yet freed */
     size_t var_live, var_bytes; /* of those, rcgc_new_var ones larger than type->size */
     void *raw;                  /* the unaligned block to free */
@@ -179,7 +187,6 @@ struct rcgc_heap {
 
     rcgc__hooks callbacks, event_hooks;
 
-    size_t nobjects; /* live objects, listed or not */
     size_t unlisted; /* live objects in RCGC__L_NONE outside death (after ENOMEM) */
 
     /* other threads (thread.c): registry links, mailbox and released/borrowed state
@@ -384,6 +391,8 @@ void rcgc__sites_free(rcgc_heap *h);
 void rcgc__census_fill(const rcgc_heap *h, rcgc_census_entry *out);
 /* Live objects (and, if bytes is not NULL, their bytes) of type t: O(sites). */
 size_t rcgc__type_live(const rcgc_heap *h, const rcgc_type *t, size_t *bytes);
+/* Live objects of the heap, listed or not: the sum of the sites' counters, O(sites). */
+size_t rcgc__nobjects(const rcgc_heap *h);
 size_t rcgc__object_bytes(const void *obj);
 
 /* ---- collection (collect.c) ---- */

@@ -165,7 +165,7 @@ bool rcgc__residency_pays(const rcgc_heap *h, size_t gen2)
      * half of the pool objects. Otherwise (say, a few containers among many untracked
      * objects) GEN2 stays an array, and a full collection costs O(tracked) as in
      * CPython. */
-    return !h->pools.disabled && gen2 * 2 >= h->nobjects - h->pools.large_objects;
+    return !h->pools.disabled && gen2 * 2 >= rcgc__nobjects(h) - h->pools.large_objects;
 #else
     (void)h;
     (void)gen2;

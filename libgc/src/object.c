@@ -96,8 +96,14 @@ static rcgc__site *site_get(rcgc_heap *h, const rcgc_type *t, const char *file, 
     s->line = line;
     s->raw = raw;
     size_t fixed = t->size + sizeof(rcgc_head);
-    if (t->size <= RCGC__SMALL_MAX && fixed <= RCGC__SMALL_MAX && !h->pools.disabled)
+    s->container = rcgc__is_container_type(t);
+    s->fast_list = s->container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
+    if (t->size <= RCGC__SMALL_MAX && fixed <= RCGC__SMALL_MAX && !h->pools.disabled) {
         s->fast_class = rcgc__size_class(fixed) + 1;
+        s->fast_zero = (uint16_t)(rcgc__class_size(s->fast_class - 1) - sizeof(rcgc_head));
+        s->fast_bytes = (uint16_t)fixed;
+        s->plain = t->finalize == NULL && t->legacy_del == NULL;
+    }
     size_t j = hv & (h->sites_cap - 1);
     while (h->sites[j] != NULL)
         j = (j + 1) & (h->sites_cap - 1);
@@ -134,6 +140,15 @@ size_t rcgc__type_live(const rcgc_heap *h, const rcgc_type *t, size_t *bytes)
     }
     if (bytes != NULL)
         *bytes = b;
+    return live;
+}
+
+size_t rcgc__nobjects(const rcgc_heap *h)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < h->sites_cap; i++)
+        if (h->sites[i] != NULL)
+            live += h->sites[i]->live;
     return live;
 }
 
@@ -219,7 +234,6 @@ static inline void *object_place(rcgc_heap *h, rcgc__site *s, rcgc_head *hd, uns
     hd->rcgc__refcnt = 1;
     rcgc__olist_push_reserved(h, list, obj);
     s->live++;
-    h->nobjects++;
     return obj;
 }
 
@@ -277,33 +291,74 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
     return obj;
 }
 
+/* Zeroes the first n bytes of obj (n a multiple of 16) with at most four overlapping
+ * 16-byte stores; returns false, doing nothing, when n is more than 64. */
+static inline bool zero_inline(char *obj, size_t n)
+{
+    if (n - 1 < 32) { /* 16 or 32 (n == 0 wraps around) */
+        memset(obj, 0, 16);
+        memset(obj + n - 16, 0, 16);
+    } else if (n - 1 < 64) { /* 48 or 64 */
+        memset(obj, 0, 32);
+        memset(obj + n - 32, 0, 32);
+    } else if (n != 0) {
+        return false;
+    }
+    return true;
+}
+
+/* What the fast path of rcgc__new leaves to a call: a payload larger than zero_inline
+ * takes, exact tracing. Out of line, so that the fast path calls nothing. */
+__attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, void *obj)
+{
+    if (!zero_inline(obj, s->fast_zero))
+        memset(obj, 0, s->fast_zero);
+    if (h->trace_mode == RCGC__TRACE_EXACT)
+        rcgc__trace_alloc(h, obj, s->fast_bytes, s->file, s->line);
+    return obj;
+}
+
+/* rcgc__new for an object of site s, the last site allocated from, whose objects come
+ * from the pools (s->fast_class): a pool with a free block, room in the list, no
+ * collection due, nobody waiting at the safepoint, no sample due. It zeroes the whole
+ * block past the header (the payload rounded up to its size class). Anything else takes
+ * object_new, which handles every case. Everything it needs comes from s, so that no
+ * argument of rcgc__new stays live. */
+__attribute__((always_inline)) static inline void *new_fast(rcgc_heap *h, rcgc__site *s)
+{
+    unsigned list = s->fast_list;
+    rcgc__olist *l = &h->lists[list];
+    unsigned c = s->fast_class - 1;
+    rcgc__pool *p = h->pools.used[c];
+    unsigned char tm = h->trace_mode;
+    if (RCGC_UNLIKELY(
+            l->len >= l->cap || (s->container && h->count[0] >= h->threshold[0]) || p == NULL ||
+            atomic_load_explicit(&h->mail_flag, memory_order_relaxed) ||
+            (tm == RCGC__TRACE_SAMPLED && (h->trace_left -= (int64_t)s->fast_bytes) < 0)))
+        return object_new(h, s->type, s->type->size, s->file, s->line);
+    rcgc_head *hd = rcgc__pool_alloc_from(&h->pools, p, c);
+    void *obj = hd + 1;
+    hd->rcgc__info = (uintptr_t)s | list;
+    hd->rcgc__refcnt = 1;
+    uint32_t slot = l->len++;
+    hd->rcgc__slot = slot;
+    l->items[slot] = obj;
+    s->live++;
+    h->count[0] += s->container;
+    if (RCGC_LIKELY(tm != RCGC__TRACE_EXACT && zero_inline(obj, s->fast_zero)))
+        return obj;
+    return new_finish(h, s, obj);
+}
+
 void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
 {
-    if (type == NULL)
-        return NULL;
 #ifndef RCGC_GC_STRESS
-    /* The fast path: the site of the last allocation, a small block, room in the list,
-     * no collection due, nobody waiting at the safepoint, no tracing. Anything else
-     * takes object_new, which handles every case. */
-    bool container = rcgc__is_container_type(type);
-    unsigned list = container ? RCGC__L_GEN0 : RCGC__L_UNTRACKED;
-    rcgc__site *s = h != NULL ? h->site_last : NULL;
+    rcgc__site *s = RCGC_LIKELY(h != NULL) ? h->site_last : NULL;
     if (RCGC_LIKELY(s != NULL && s->type == type && s->line == line && s->file == file &&
-                    s->fast_class != 0 && h->lists[list].len < h->lists[list].cap &&
-                    (!container || h->count[0] < h->threshold[0]) &&
-                    !atomic_load_explicit(&h->mail_flag, memory_order_relaxed) &&
-                    rcgc__trace_fast(h, type->size + sizeof(rcgc_head)))) {
-        rcgc_head *hd = rcgc__pool_alloc(h, &h->pools, s->fast_class - 1);
-        if (hd == NULL)
-            return NULL;
-        void *obj = object_place(h, s, hd, list, type->size);
-        h->count[0] += container;
-        if (RCGC_UNLIKELY(h->trace_mode == RCGC__TRACE_EXACT))
-            rcgc__trace_alloc(h, obj, type->size + sizeof(rcgc_head), file, line);
-        return obj;
-    }
+                    s->fast_class != 0))
+        return new_fast(h, s);
 #endif
-    return object_new(h, type, type->size, file, line);
+    return object_new(h, type, type != NULL ? type->size : 0, file, line);
 }
 
 void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size, const char *file,
@@ -322,7 +377,6 @@ static inline void object_free(rcgc_heap *h, void *obj)
         s->var_live--;
         s->var_bytes -= bytes;
     }
-    h->nobjects--;
     if (rcgc__is_container_type(s->type) && h->count[0] > 0)
         h->count[0]--;
     if (RCGC_UNLIKELY(rcgc__flags(obj) & RCGC__F_TRACED))
@@ -532,22 +586,35 @@ void rcgc__object_die(rcgc_heap *h, void *obj)
 void rcgc__decref_slow(void *obj)
 {
     rcgc_head *hd = rcgc__head(obj);
-    rcgc__site *s = rcgc__site_of(obj);
-    if (hd->rcgc__refcnt == 0) {
-        rcgc__panic(s->heap, "decref of an object whose refcount is 0 (<%s %p>)", s->type->name,
-                    obj);
+    uintptr_t info = hd->rcgc__info;
+    rcgc__site *s = (rcgc__site *)(info & ~(uintptr_t)RCGC__INFO_FLAGS);
+    rcgc_heap *h = s->heap;
+    if (RCGC_UNLIKELY(hd->rcgc__refcnt == 0)) {
+        rcgc__panic(h, "decref of an object whose refcount is 0 (<%s %p>)", s->type->name, obj);
         return;
     }
     hd->rcgc__refcnt = 0;
-    rcgc_heap *h = s->heap;
-    const rcgc_type *t = s->type;
-    unsigned flags = rcgc__flags(obj);
-    unsigned list = flags & RCGC__LIST_MASK;
-    if (RCGC_LIKELY(list != RCGC__L_NONE && dies_plainly(t, flags) &&
-                    h->dealloc_depth < RCGC__TRASH_DEPTH)) {
-        /* rcgc__object_die without the call chain, for a plain death. */
+    unsigned list = (unsigned)(info & RCGC__LIST_MASK);
+    if (RCGC_LIKELY(s->plain &&
+                    !(info & (RCGC__F_WEAKREFS | RCGC__F_VARSIZE | RCGC__F_TRACED)) &&
+                    list != RCGC__L_NONE && h->dealloc_depth < RCGC__TRASH_DEPTH)) {
+        /* The common death: a fixed-size pool object of a type without finalizers, with
+         * no weak reference and no trace: die_plain and object_free, with what the site
+         * already knows. */
         h->dealloc_depth++;
-        die_plain(h, obj, t);
+        rcgc__olist_remove(h, obj);
+        void (*dealloc)(void *) = s->type->dealloc;
+        if (dealloc != NULL) {
+            dealloc(obj);
+            rcgc__olist_remove(h, obj); /* a dealloc that tracked it again */
+        }
+        s->live--;
+        if (s->container && h->count[0] > 0)
+            h->count[0]--;
+#if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
+        memset(hd, 0xdb, s->type->size + sizeof(rcgc_head));
+#endif
+        rcgc__pool_free(h, &h->pools, hd);
         if (RCGC_UNLIKELY(h->dealloc_depth == 1 && h->trash_len > 0))
             trash_drain(h);
         h->dealloc_depth--;

@@ -147,13 +147,14 @@ int rcgc__snapshot_publish(rcgc_heap *h)
     s->frozen = rcgc__olist_size(&h->lists[RCGC__L_PERM]);
     s->untracked = rcgc__olist_size(&h->lists[RCGC__L_UNTRACKED]);
     s->garbage = h->garbage_len;
-    s->objects = h->nobjects;
     s->enabled = h->enabled;
     s->debug = h->debug;
     memcpy(s->stats, h->stats, sizeof s->stats);
     rcgc__census_fill(h, types);
-    for (size_t i = 0; i < h->ntypes; i++)
+    for (size_t i = 0; i < h->ntypes; i++) {
+        s->objects += types[i].count;
         s->bytes += types[i].bytes;
+    }
     s->ntypes = h->ntypes;
     s->types = types;
     size_t k = 0;

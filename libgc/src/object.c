@@ -324,15 +324,20 @@ __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, v
  * block past the header (the payload rounded up to its size class). Anything else takes
  * object_new, which handles every case. Everything it needs comes from s, so that no
  * argument of rcgc__new stays live. */
-__attribute__((always_inline)) static inline void *new_fast(rcgc_heap *h, rcgc__site *s)
+__attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
 {
+    /* Locals, read before the first store: the stores through the block's pointers
+     * would otherwise make the compiler read the fields again. */
     unsigned list = s->fast_list;
+    bool container = s->container;
     rcgc__olist *l = &h->lists[list];
+    uint32_t len = l->len;
+    void **items = l->items;
     unsigned c = s->fast_class - 1;
     rcgc__pool *p = h->pools.used[c];
     unsigned char tm = h->trace_mode;
     if (RCGC_UNLIKELY(
-            l->len >= l->cap || (s->container && h->count[0] >= h->threshold[0]) || p == NULL ||
+            len >= l->cap || (container && h->count[0] >= h->threshold[0]) || p == NULL ||
             atomic_load_explicit(&h->mail_flag, memory_order_relaxed) ||
             (tm == RCGC__TRACE_SAMPLED && (h->trace_left -= (int64_t)s->fast_bytes) < 0)))
         return object_new(h, s->type, s->type->size, s->file, s->line);
@@ -340,11 +345,11 @@ __attribute__((always_inline)) static inline void *new_fast(rcgc_heap *h, rcgc__
     void *obj = hd + 1;
     hd->rcgc__info = (uintptr_t)s | list;
     hd->rcgc__refcnt = 1;
-    uint32_t slot = l->len++;
-    hd->rcgc__slot = slot;
-    l->items[slot] = obj;
+    hd->rcgc__slot = len;
+    items[len] = obj;
+    l->len = len + 1;
     s->live++;
-    h->count[0] += s->container;
+    h->count[0] += container;
     if (RCGC_LIKELY(tm != RCGC__TRACE_EXACT && zero_inline(obj, s->fast_zero)))
         return obj;
     return new_finish(h, s, obj);

@@ -307,6 +307,7 @@ static inline bool zero_inline(char *obj, size_t n)
     return true;
 }
 
+#ifndef RCGC_GC_STRESS /* where every allocation collects, through object_new */
 /* What the fast path of rcgc__new leaves to a call: a payload larger than zero_inline
  * takes, exact tracing. Out of line, so that the fast path calls nothing. */
 __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, void *obj)
@@ -354,6 +355,7 @@ __attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
         return obj;
     return new_finish(h, s, obj);
 }
+#endif
 
 void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
 {

@@ -12,7 +12,11 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 build=${BENCH_BUILD_DIR:-$root/build/bench}
+# shellcheck disable=SC2034 # read by run() in common.sh
+run_failure="a check failed or the program crashed"
 out=$(mktemp "${TMPDIR:-/tmp}/rcgc-anchor.XXXXXX")
 one=$(mktemp "${TMPDIR:-/tmp}/rcgc-anchor.XXXXXX")
 trap 'rm -f "$out" "$one"' EXIT
@@ -38,10 +42,6 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     done
 fi
 
-find_bin() {
-    find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1
-}
-
 find_python() {
     for p in ${BENCH_PYTHON:-} /usr/bin/python3 python3; do
         if command -v "$p" >/dev/null 2>&1 &&
@@ -54,22 +54,9 @@ find_python() {
 }
 
 # ---- run ---------------------------------------------------------------------------
-echo "== rcgc anchor-graph benchmark"
-echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -sr)"
+bench_header "rcgc anchor-graph benchmark"
 echo "args:    live=${1:-1000000} pairs=${2:-100000} reps=${3:-5}"
 : >"$out"
-
-run() { # name, command...: prints the output, keeps it for the summary
-    name=$1
-    shift
-    echo
-    echo "-- $name: $*"
-    if "$@" >"$one" 2>&1; then st=0; else st=$?; fi
-    cat "$one"
-    cat "$one" >>"$out"
-    if [ "$st" != 0 ]; then echo "(exit status $st: a check failed or the program crashed)"; fi
-}
 
 if py=$(find_python); then
     run cpython "$py" "$here/bench_anchor_cpython.py" "$@"

@@ -18,7 +18,11 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 build=${BENCH_BUILD_DIR:-$root/build/bench-inspect}
+# shellcheck disable=SC2034 # read by run() in common.sh
+run_failure="a request failed or the program crashed"
 churn_ops=${1:-5000000}
 churn_reps=${2:-31}
 heap_objects=${3:-1000000}
@@ -47,7 +51,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
         exit 1
     fi
 fi
-b=$(find "$build" -type f -name bench_inspect -perm -u+x 2>/dev/null | head -n 1)
+b=$(find_bin bench_inspect)
 if [ -z "$b" ]; then
     echo "error: no bench_inspect in $build" >&2
     exit 1
@@ -58,24 +62,11 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$root" status --porcelain -- libgc inspectd 2>/dev/null)" ]; then
     commit="$commit (libgc/inspectd modified)"
 fi
-echo "== rcgc inspection server benchmark"
-echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(uname -sr)"
+bench_header "rcgc inspection server benchmark"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; other work on the machine shows as noise)"
 echo "rcgc:    commit $commit, $b"
 echo "args:    churn ops=$churn_ops reps=$churn_reps; heap objects=$heap_objects; wrk ${wrk_seconds}s"
 : >"$out"
-
-run() { # name, command...: prints the output, keeps it for the summary
-    name=$1
-    shift
-    echo
-    echo "-- $name: $*"
-    if "$@" >"$one" 2>&1; then st=0; else st=$?; fi
-    cat "$one"
-    cat "$one" >>"$out"
-    if [ "$st" != 0 ]; then echo "(exit status $st: a request failed or the program crashed)"; fi
-}
 
 run churn env -u RCGC_INSPECT_TOKEN "$b" churn "$churn_ops" "$churn_reps"
 # fresh: objects in allocation order, as malloc laid them out (walks stream through

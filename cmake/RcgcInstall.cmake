@@ -49,18 +49,17 @@ install(FILES ${PROJECT_BINARY_DIR}/rcgcConfig.cmake
         DESTINATION ${RCGC_INSTALL_CMAKEDIR}
         COMPONENT rcgc_development)
 
-# rcgc.pc holds absolute paths. They are computed when installing, not when configuring,
-# so `cmake --install <build> --prefix <dir>` writes the paths of <dir>. An absolute
+# rcgc_install_pc(<template> <name> <variable>...): installs <name>.pc, configured from
+# <template> (@ONLY) with the paths of the install prefix and the given variables' values.
+# The paths are computed when installing, not when configuring, so
+# `cmake --install <build> --prefix <dir>` writes the paths of <dir>. An absolute
 # CMAKE_INSTALL_LIBDIR or INCLUDEDIR is kept as it is (mimalloc's JoinPaths rule).
-set(RCGC_PC_LIBS_PRIVATE "${CMAKE_THREAD_LIBS_INIT}")
-if(RCGC_HAVE_LIBM)
-    string(APPEND RCGC_PC_LIBS_PRIVATE " -lm")
-endif()
-if(RCGC_HAVE_LIBDW)
-    string(APPEND RCGC_PC_LIBS_PRIVATE " -ldw")
-endif()
-string(STRIP "${RCGC_PC_LIBS_PRIVATE}" RCGC_PC_LIBS_PRIVATE)
-install(CODE "
+function(rcgc_install_pc template name)
+    set(_values "")
+    foreach(_v IN LISTS ARGN)
+        string(APPEND _values "    set(${_v} \"${${_v}}\")\n")
+    endforeach()
+    install(CODE "
     set(RCGC_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
     set(RCGC_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
     set(RCGC_PC_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
@@ -69,34 +68,29 @@ install(CODE "
             set(\${_d} \"\\\${prefix}/\${\${_d}}\")
         endif()
     endforeach()
-    set(PROJECT_VERSION \"${PROJECT_VERSION}\")
-    set(PROJECT_DESCRIPTION \"${PROJECT_DESCRIPTION}\")
-    set(RCGC_PC_LIBS_PRIVATE \"${RCGC_PC_LIBS_PRIVATE}\")
-    configure_file(\"${PROJECT_SOURCE_DIR}/cmake/rcgc.pc.in\"
-                   \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc.pc\" @ONLY)
+${_values}    configure_file(\"${template}\"
+                   \"${PROJECT_BINARY_DIR}/pkgconfig-install/${name}.pc\" @ONLY)
     file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
-         TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc.pc\")
+         TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/${name}.pc\")
 " COMPONENT rcgc_development)
+endfunction()
 
-# rcgc-inspect.pc, the same way. libmicrohttpd and jansson only matter to a static link:
-# they go to Libs.private (Requires.private would make --cflags need their .pc files).
+set(RCGC_PC_LIBS_PRIVATE "${CMAKE_THREAD_LIBS_INIT}")
+if(RCGC_HAVE_LIBM)
+    string(APPEND RCGC_PC_LIBS_PRIVATE " -lm")
+endif()
+if(RCGC_HAVE_LIBDW)
+    string(APPEND RCGC_PC_LIBS_PRIVATE " -ldw")
+endif()
+string(STRIP "${RCGC_PC_LIBS_PRIVATE}" RCGC_PC_LIBS_PRIVATE)
+rcgc_install_pc(${PROJECT_SOURCE_DIR}/cmake/rcgc.pc.in rcgc
+                PROJECT_VERSION PROJECT_DESCRIPTION RCGC_PC_LIBS_PRIVATE)
+
+# rcgc-inspect.pc. libmicrohttpd and jansson only matter to a static link: they go to
+# Libs.private (Requires.private would make --cflags need their .pc files).
 if(TARGET rcgc_inspect)
     set(RCGC_INSPECT_PC_LIBS_PRIVATE "-lmicrohttpd -ljansson ${RCGC_PC_LIBS_PRIVATE}")
     string(STRIP "${RCGC_INSPECT_PC_LIBS_PRIVATE}" RCGC_INSPECT_PC_LIBS_PRIVATE)
-    install(CODE "
-        set(RCGC_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-        set(RCGC_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
-        set(RCGC_PC_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
-        foreach(_d IN ITEMS RCGC_PC_LIBDIR RCGC_PC_INCLUDEDIR)
-            if(NOT IS_ABSOLUTE \"\${\${_d}}\")
-                set(\${_d} \"\\\${prefix}/\${\${_d}}\")
-            endif()
-        endforeach()
-        set(PROJECT_VERSION \"${PROJECT_VERSION}\")
-        set(RCGC_INSPECT_PC_LIBS_PRIVATE \"${RCGC_INSPECT_PC_LIBS_PRIVATE}\")
-        configure_file(\"${PROJECT_SOURCE_DIR}/inspectd/rcgc-inspect.pc.in\"
-                       \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc-inspect.pc\" @ONLY)
-        file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig\"
-             TYPE FILE FILES \"${PROJECT_BINARY_DIR}/pkgconfig-install/rcgc-inspect.pc\")
-    " COMPONENT rcgc_development)
+    rcgc_install_pc(${PROJECT_SOURCE_DIR}/inspectd/rcgc-inspect.pc.in rcgc-inspect
+                    PROJECT_VERSION RCGC_INSPECT_PC_LIBS_PRIVATE)
 endif()

@@ -99,6 +99,9 @@ static void merge_by_name(insp_snap *s)
     s->ntypes = k;
 }
 
+/* Writes a sample's value and ends its line: u64_line or seconds_line (of nanoseconds). */
+typedef void (*value_line)(insp_buf *b, uint64_t v);
+
 /* Per-generation counter or gauge from the snapshot's statistics. */
 typedef uint64_t (*gen_value)(const rcgc__snapshot *s, int g);
 static uint64_t v_collections(const rcgc__snapshot *s, int g)
@@ -125,15 +128,23 @@ static uint64_t v_threshold(const rcgc__snapshot *s, int g)
 {
     return s->threshold[g];
 }
+static uint64_t v_pause_total_ns(const rcgc__snapshot *s, int g)
+{
+    return s->stats[g].pause_total_ns;
+}
+static uint64_t v_pause_max_ns(const rcgc__snapshot *s, int g)
+{
+    return s->stats[g].pause_max_ns;
+}
 
 static void per_generation(insp_buf *b, const heap_data *hs, size_t n, const char *name,
-                           const char *type, const char *help, gen_value fn)
+                           const char *type, const char *help, gen_value fn, value_line line)
 {
     family(b, name, type, help);
     for (size_t i = 0; i < n; i++)
         for (int g = 0; g < 3; g++) {
             series(b, name, hs[i].name, g);
-            u64_line(b, fn(&hs[i].snap->s, g));
+            line(b, fn(&hs[i].snap->s, g));
         }
 }
 
@@ -162,6 +173,26 @@ static uint64_t v_trace_memory(const rcgc__snapshot *s)
 static uint64_t v_tracing(const rcgc__snapshot *s)
 {
     return s->tracing.tracing ? 1 : 0;
+}
+static uint64_t v_frozen(const rcgc__snapshot *s)
+{
+    return s->frozen;
+}
+static uint64_t v_garbage(const rcgc__snapshot *s)
+{
+    return s->garbage;
+}
+static uint64_t v_enabled(const rcgc__snapshot *s)
+{
+    return s->enabled ? 1 : 0;
+}
+static uint64_t v_heap_objects(const rcgc__snapshot *s)
+{
+    return s->objects;
+}
+static uint64_t v_heap_bytes(const rcgc__snapshot *s)
+{
+    return s->bytes;
 }
 
 static void per_heap(insp_buf *b, const heap_data *hs, size_t n, const char *name,
@@ -276,63 +307,42 @@ static void pause_histogram(insp_buf *b, const heap_data *hs, size_t n)
 static void write_metrics(insp_buf *b, const heap_data *hs, size_t n)
 {
     per_generation(b, hs, n, "rcgc_gc_collections_total", "counter",
-                   "Number of times this generation was collected.", v_collections);
+                   "Number of times this generation was collected.", v_collections, u64_line);
     per_generation(b, hs, n, "rcgc_gc_objects_collected_total", "counter",
-                   "Objects collected during collections of this generation.", v_collected);
+                   "Objects collected during collections of this generation.", v_collected,
+                   u64_line);
     per_generation(b, hs, n, "rcgc_gc_objects_uncollectable_total", "counter",
                    "Uncollectable objects found during collections of this generation.",
-                   v_uncollectable);
+                   v_uncollectable, u64_line);
 
-    family(b, "rcgc_gc_pause_seconds_total", "counter",
-           "Total pause time of the collections of this generation.");
-    for (size_t i = 0; i < n; i++)
-        for (int g = 0; g < 3; g++) {
-            series(b, "rcgc_gc_pause_seconds_total", hs[i].name, g);
-            seconds_line(b, hs[i].snap->s.stats[g].pause_total_ns);
-        }
-    family(b, "rcgc_gc_pause_max_seconds", "gauge",
-           "Longest pause of a collection of this generation.");
-    for (size_t i = 0; i < n; i++)
-        for (int g = 0; g < 3; g++) {
-            series(b, "rcgc_gc_pause_max_seconds", hs[i].name, g);
-            seconds_line(b, hs[i].snap->s.stats[g].pause_max_ns);
-        }
+    per_generation(b, hs, n, "rcgc_gc_pause_seconds_total", "counter",
+                   "Total pause time of the collections of this generation.", v_pause_total_ns,
+                   seconds_line);
+    per_generation(b, hs, n, "rcgc_gc_pause_max_seconds", "gauge",
+                   "Longest pause of a collection of this generation.", v_pause_max_ns,
+                   seconds_line);
     pause_histogram(b, hs, n);
 
     per_generation(b, hs, n, "rcgc_gc_objects", "gauge", "Tracked objects in each generation.",
-                   v_objects);
+                   v_objects, u64_line);
     per_generation(b, hs, n, "rcgc_gc_counts", "gauge",
                    "Collection counts of each generation (gc.get_count), compared with the "
                    "threshold.",
-                   v_count);
+                   v_count, u64_line);
     per_generation(b, hs, n, "rcgc_gc_threshold", "gauge",
-                   "Collection threshold of each generation (gc.get_threshold).", v_threshold);
+                   "Collection threshold of each generation (gc.get_threshold).", v_threshold,
+                   u64_line);
 
-    family(b, "rcgc_gc_frozen_objects", "gauge", "Objects in the permanent generation.");
-    for (size_t i = 0; i < n; i++) {
-        series(b, "rcgc_gc_frozen_objects", hs[i].name, -1);
-        u64_line(b, hs[i].snap->s.frozen);
-    }
-    family(b, "rcgc_gc_garbage_objects", "gauge", "Objects in the garbage list.");
-    for (size_t i = 0; i < n; i++) {
-        series(b, "rcgc_gc_garbage_objects", hs[i].name, -1);
-        u64_line(b, hs[i].snap->s.garbage);
-    }
-    family(b, "rcgc_gc_enabled", "gauge", "1 when automatic collection is enabled.");
-    for (size_t i = 0; i < n; i++) {
-        series(b, "rcgc_gc_enabled", hs[i].name, -1);
-        u64_line(b, hs[i].snap->s.enabled ? 1 : 0);
-    }
-    family(b, "rcgc_heap_objects", "gauge", "Live objects of the heap.");
-    for (size_t i = 0; i < n; i++) {
-        series(b, "rcgc_heap_objects", hs[i].name, -1);
-        u64_line(b, hs[i].snap->s.objects);
-    }
-    family(b, "rcgc_heap_bytes", "gauge", "Bytes of the live objects of the heap.");
-    for (size_t i = 0; i < n; i++) {
-        series(b, "rcgc_heap_bytes", hs[i].name, -1);
-        u64_line(b, hs[i].snap->s.bytes);
-    }
+    per_heap(b, hs, n, "rcgc_gc_frozen_objects", "gauge",
+             "Objects in the permanent generation.", v_frozen);
+    per_heap(b, hs, n, "rcgc_gc_garbage_objects", "gauge", "Objects in the garbage list.",
+             v_garbage);
+    per_heap(b, hs, n, "rcgc_gc_enabled", "gauge", "1 when automatic collection is enabled.",
+             v_enabled);
+    per_heap(b, hs, n, "rcgc_heap_objects", "gauge", "Live objects of the heap.",
+             v_heap_objects);
+    per_heap(b, hs, n, "rcgc_heap_bytes", "gauge", "Bytes of the live objects of the heap.",
+             v_heap_bytes);
     per_type(b, hs, n, false);
     per_type(b, hs, n, true);
     allocator_metrics(b, hs, n);

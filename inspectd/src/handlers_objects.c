@@ -74,6 +74,17 @@ bad:
                              "an object id is the object's address, in decimal or as 0x...");
 }
 
+int rcgc__walk_object(const insp_req *rq, insp_resp *rs, void (*fn)(rcgc_heap *h, void *arg),
+                      void *arg, const bool *valid)
+{
+    if (rcgc__inspect_walk(rs, rq->heap, fn, arg) != 0)
+        return -1;
+    if (!*valid)
+        return rcgc__reply_error(rs, 404, "object_not_found",
+                                 "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
+    return 0;
+}
+
 static json_t *json_id(uintptr_t id)
 {
     return rcgc__json_u64((uint64_t)id);
@@ -380,15 +391,9 @@ int rcgc__handle_object_get(const insp_req *rq, insp_resp *rs)
     c.referents.items = calloc(ref_limit + 1, sizeof(objref));
     c.referrers.items = calloc(rr_limit + 1, sizeof(objref));
     int r = -1;
-    if (c.referents.items == NULL || c.referrers.items == NULL)
+    if (c.referents.items == NULL || c.referrers.items == NULL ||
+        rcgc__walk_object(rq, rs, object_walk, &c, &c.valid) != 0)
         goto out;
-    if (rcgc__inspect_walk(rs, rq->heap, object_walk, &c) != 0)
-        goto out;
-    if (!c.valid) {
-        r = rcgc__reply_error(rs, 404, "object_not_found",
-                              "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
-        goto out;
-    }
     json_t *j = rcgc__json_top();
     json_object_set_new(j, "heap", rcgc__json_text(rq->heap));
     json_object_set_new(j, "id", json_id(c.id));
@@ -489,13 +494,8 @@ int rcgc__handle_path_get(const insp_req *rq, insp_resp *rs)
     if (c.steps == NULL)
         return -1;
     int r = -1;
-    if (rcgc__inspect_walk(rs, rq->heap, path_walk, &c) != 0)
+    if (rcgc__walk_object(rq, rs, path_walk, &c, &c.valid) != 0)
         goto out;
-    if (!c.valid) {
-        r = rcgc__reply_error(rs, 404, "object_not_found",
-                              "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
-        goto out;
-    }
     if (c.err != 0)
         goto out; /* out of memory: 500 */
     bool found = c.outcome == RCGC__PATH_FOUND;

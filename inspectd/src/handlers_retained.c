@@ -131,13 +131,8 @@ static int retained_get(const insp_req *rq, insp_resp *rs, retained_call *c)
     if (c->dom == NULL)
         return -1;
     int r = -1;
-    if (rcgc__inspect_walk(rs, rq->heap, retained_walk, c) != 0)
+    if (rcgc__walk_object(rq, rs, retained_walk, c, &c->valid) != 0)
         goto out;
-    if (!c->valid) {
-        r = rcgc__reply_error(rs, 404, "object_not_found",
-                              "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
-        goto out;
-    }
     if (c->err != 0)
         goto out; /* out of memory: 500 */
     json_t *j = rcgc__json_top();

@@ -617,11 +617,8 @@ int rcgc__handle_object_traceback_get(const insp_req *rq, insp_resp *rs)
 {
     traceback_call c = {0};
     if (rcgc__parse_object_id(rq, rs, &c.id) != 0 ||
-        rcgc__inspect_walk(rs, rq->heap, traceback_walk, &c) != 0)
+        rcgc__walk_object(rq, rs, traceback_walk, &c, &c.valid) != 0)
         return -1;
-    if (!c.valid)
-        return rcgc__reply_error(rs, 404, "object_not_found",
-                                 "no live object of heap \"%s\" has id %s", rq->heap, rq->id);
     json_t *o = rcgc__json_top();
     json_object_set_new(o, "heap", rcgc__json_text(rq->heap));
     json_object_set_new(o, "id", rcgc__json_u64((uint64_t)c.id));

@@ -423,6 +423,12 @@ int rcgc__handle_type_retained_get(const insp_req *rq, insp_resp *rs);
 /* Parses rq->id, an object id: the address in decimal, or in hexadecimal with 0x (as the
  * debug output prints it). Returns: 0, or -1 after replying 400 bad_id. */
 int rcgc__parse_object_id(const insp_req *rq, insp_resp *rs, uintptr_t *out);
+/* rcgc__inspect_walk(rs, rq->heap, fn, arg) for the endpoints on one object (rq->id):
+ * fn sets *valid, a flag inside arg, to whether the id names a live object of the heap
+ * (rcgc__object_valid), and reads through the id only then. Returns: 0 when valid; -1
+ * after the walk failed (rs holds its answer) or after replying 404 object_not_found. */
+int rcgc__walk_object(const insp_req *rq, insp_resp *rs, void (*fn)(rcgc_heap *h, void *arg),
+                      void *arg, const bool *valid);
 /* "0x7f..": an object's address as the debug output prints it. Returns: a new reference. */
 json_t *rcgc__json_address(uintptr_t id);
 int rcgc__handle_suspects_get(const insp_req *rq, insp_resp *rs);

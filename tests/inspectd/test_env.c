@@ -5,11 +5,8 @@
  * server). RCGC_TEST_EXPECT says which ("running" or "stopped"). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,37 +21,15 @@
 
 static const rcgc_type Blob = {.name = "Blob", .size = 32};
 
-typedef struct call {
-    int port;
-    const char *method, *target;
-    int status;
-    atomic_int done;
-} call;
-
-static void *call_thread(void *arg)
-{
-    call *c = arg;
-    http_response r;
-    c->status = http_request(c->port, c->method, c->target, NULL, NULL, &r);
-    http_response_free(&r);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
 /* The request on a client thread while this thread, the heap's owner, serves. */
 static int req(rcgc_heap *h, const char *method, const char *target)
 {
-    call c = {.port = rcgc_inspect_port(), .method = method, .target = target};
-    atomic_init(&c.done, 0);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-    while (!atomic_load(&c.done)) {
-        rcgc_safepoint(h);
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    pthread_join(t, NULL);
-    return c.status;
+    http_response r;
+    int status =
+        http_request_serving(rcgc_inspect_port(), method, target, NULL, NULL, &h, 1, &r);
+    assert_true(status >= 0); /* the client thread started */
+    http_response_free(&r);
+    return status;
 }
 
 static bool expect_running(void)

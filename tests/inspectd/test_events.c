@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -31,39 +30,17 @@
 #include <rcgc/inspect.h>
 #include <rcgc/rcgc.h>
 
+#include "harness.h"
 #include "http_client.h"
 #include "testlib.h"
 
-/* ---- the host ---- */
-
-typedef struct node {
-    void *next;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    return n->next ? visit(n->next, arg) : 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *next = n->next;
-    n->next = NULL;
-    rcgc_xdecref(next);
-}
+/* ---- the host (Node, make_cycles: harness.h) ---- */
 
 static void legacy_del(void *self)
 {
     (void)self;
 }
 
-static const rcgc_type Node = {.name = "Node",
-                               .size = sizeof(node),
-                               .traverse = node_traverse,
-                               .clear = node_clear,
-                               .dealloc = node_clear};
 /* A self-cycle of these is uncollectable: it goes to the garbage list. */
 static const rcgc_type Legacy = {.name = "Legacy",
                                  .size = sizeof(node),
@@ -78,34 +55,6 @@ static int g_port;
 static const rcgc_inspect_options default_opts = {.address = "127.0.0.1:0"};
 
 #define HEARTBEAT_MS 250
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* n self-cycles of type in h that only a collection frees; their addresses go to out
- * (when not NULL). */
-static void make_cycles(rcgc_heap *h, const rcgc_type *type, size_t n, uintptr_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        node *x = rcgc_new(h, type);
-        assert_non_null(x);
-        rcgc_incref(x);
-        x->next = x;
-        if (out != NULL)
-            out[i] = (uintptr_t)x;
-        rcgc_decref(x);
-    }
-}
 
 static void start_server(void)
 {
@@ -545,6 +494,31 @@ static void expect_error(http_response *r, int status, const char *code)
     json_decref(j);
 }
 
+/* method target, without headers or a body, expecting the error answer status code. */
+static void request_error(const char *method, const char *target, int status, const char *code)
+{
+    http_response r;
+    http_request(g_port, method, target, NULL, NULL, &r);
+    expect_error(&r, status, code);
+    http_response_free(&r);
+}
+
+/* rounds collections of g_heap that free 1000 self-cycles each, with
+ * RCGC_DEBUG_COLLECTABLE: about 1000 events (~250 KB) a collection, to turn the ring
+ * (4096 events) over. The debug lines on stderr are captured and dropped. */
+static void flood(int rounds)
+{
+    rcgc_set_debug(g_heap, RCGC_DEBUG_COLLECTABLE);
+    tl_capture cap;
+    tl_capture_start(&cap);
+    for (int i = 0; i < rounds; i++) {
+        make_cycles(g_heap, &Node, 1000, NULL);
+        assert_int_equal(rcgc_collect(g_heap, 0), 1000);
+    }
+    free(tl_capture_stop(&cap));
+    rcgc_set_debug(g_heap, 0);
+}
+
 /* ---- collections and their events ---- */
 
 static void test_events_collections(void **state)
@@ -803,15 +777,7 @@ static void test_events_reset(void **state)
     reset_case(future, "bad_last_event_id", epoch);
 
     /* More than the ring holds (4096): the first id has expired. */
-    rcgc_set_debug(g_heap, RCGC_DEBUG_COLLECTABLE);
-    tl_capture cap;
-    tl_capture_start(&cap);
-    for (int i = 0; i < 5; i++) {
-        make_cycles(g_heap, &Node, 1000, NULL);
-        assert_int_equal(rcgc_collect(g_heap, 0), 1000);
-    }
-    free(tl_capture_stop(&cap));
-    rcgc_set_debug(g_heap, 0);
+    flood(5);
     reset_case(first[0], "history_expired", epoch);
     /* The same through ?since=. */
     char target[128];
@@ -823,22 +789,12 @@ static void test_events_reset(void **state)
     sse_close(&b);
 
     /* Errors before the stream starts are JSON. */
+    request_error("GET", "/v1/events?since=garbage", 400, "bad_parameter");
+    request_error("GET", "/v1/events?since=", 400, "bad_parameter");
+    request_error("GET", "/v1/events?heap=", 400, "bad_parameter");
+    request_error("GET", "/v1/events?hep=ev", 400, "unknown_parameter");
+    request_error("POST", "/v1/events", 405, "method_not_allowed");
     http_response r;
-    http_request(g_port, "GET", "/v1/events?since=garbage", NULL, NULL, &r);
-    expect_error(&r, 400, "bad_parameter");
-    http_response_free(&r);
-    http_request(g_port, "GET", "/v1/events?since=", NULL, NULL, &r);
-    expect_error(&r, 400, "bad_parameter");
-    http_response_free(&r);
-    http_request(g_port, "GET", "/v1/events?heap=", NULL, NULL, &r);
-    expect_error(&r, 400, "bad_parameter");
-    http_response_free(&r);
-    http_request(g_port, "GET", "/v1/events?hep=ev", NULL, NULL, &r);
-    expect_error(&r, 400, "unknown_parameter");
-    http_response_free(&r);
-    http_request(g_port, "POST", "/v1/events", NULL, NULL, &r);
-    expect_error(&r, 405, "method_not_allowed");
-    http_response_free(&r);
     int fd = http_connect(g_port); /* a page that renamed its own host (DNS rebinding) */
     assert_true(fd >= 0);
     static const char rebinding[] = "GET /v1/events HTTP/1.1\r\nHost: evil.example:80\r\n"
@@ -884,15 +840,7 @@ static void test_events_heap_filter(void **state)
 
     /* More than the ring of other heaps' events while a filtered stream waits: it does
      * not fall behind (no reset), it just gets its heap's next event. */
-    rcgc_set_debug(g_heap, RCGC_DEBUG_COLLECTABLE);
-    tl_capture cap;
-    tl_capture_start(&cap);
-    for (int i = 0; i < 5; i++) {
-        make_cycles(g_heap, &Node, 1000, NULL);
-        assert_int_equal(rcgc_collect(g_heap, 0), 1000);
-    }
-    free(tl_capture_stop(&cap));
-    rcgc_set_debug(g_heap, 0);
+    flood(5);
     make_cycles(side, &Node, 4, NULL);
     assert_int_equal(rcgc_collect(side, 0), 4);
     uint64_t s3 = expect_collection(&only, "side", 0, 4, 0, 0, 0);
@@ -989,9 +937,7 @@ static void test_events_limit_and_vanishing(void **state)
     assert_true(reopen(&s[1]));
     expect_retry(&s[0]);
     expect_retry(&s[1]);
-    http_request(g_port, "GET", "/v1/events", NULL, NULL, &r);
-    expect_error(&r, 503, "too_many_streams");
-    http_response_free(&r);
+    request_error("GET", "/v1/events", 503, "too_many_streams");
     /* A client that leaves while events are being published. */
     sse_close(&s[2]);
     for (int i = 0; i < 5; i++) {
@@ -1015,16 +961,7 @@ static void test_events_too_slow(void **state)
     (void)state;
     sse s;
     assert_int_equal(sse_open_retry(&s, "/v1/events", NULL, false, 4096), 200);
-    rcgc_set_debug(g_heap, RCGC_DEBUG_COLLECTABLE);
-    tl_capture cap;
-    tl_capture_start(&cap);
-    /* ~1000 events (~250 KB) per collection: far more than the socket buffers hold. */
-    for (int i = 0; i < 120; i++) {
-        make_cycles(g_heap, &Node, 1000, NULL);
-        assert_int_equal(rcgc_collect(g_heap, 0), 1000);
-    }
-    free(tl_capture_stop(&cap));
-    rcgc_set_debug(g_heap, 0);
+    flood(120); /* far more than the socket buffers hold */
     expect_retry(&s);
     uint64_t last = 0, reset_head = 0;
     unsigned resets = 0;

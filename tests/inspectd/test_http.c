@@ -29,33 +29,11 @@
 #include <rcgc/inspect.h>
 #include <rcgc/rcgc.h>
 
+#include "harness.h"
 #include "http_client.h"
 
-/* ---- the host: one heap owned by the main thread ---- */
+/* ---- the host: one heap owned by the main thread (Node: harness.h) ---- */
 
-typedef struct node {
-    void *next;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    return n->next ? visit(n->next, arg) : 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *next = n->next;
-    n->next = NULL;
-    rcgc_xdecref(next);
-}
-
-static const rcgc_type Node = {.name = "Node",
-                               .size = sizeof(node),
-                               .traverse = node_traverse,
-                               .clear = node_clear,
-                               .dealloc = node_clear};
 static const rcgc_type Blob = {.name = "Blob", .size = 200};
 
 #define KEPT 64
@@ -64,29 +42,11 @@ static void *g_kept[4 * KEPT];
 static size_t g_nkept;
 static int g_port;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void keep(void *obj)
 {
     assert_non_null(obj);
     assert_true(g_nkept < sizeof g_kept / sizeof g_kept[0]);
     g_kept[g_nkept++] = obj;
-}
-
-/* n self-cycles that only a collection frees. */
-static void make_cycles(int n)
-{
-    for (int i = 0; i < n; i++) {
-        node *x = rcgc_new(g_heap, &Node);
-        assert_non_null(x);
-        rcgc_incref(x);
-        x->next = x;
-        rcgc_decref(x);
-    }
 }
 
 static int start_with(const rcgc_inspect_options *o)
@@ -135,41 +95,18 @@ static int teardown(void **state)
 
 /* ---- requests, served by the owner meanwhile ---- */
 
-typedef struct call {
-    int port;
-    const char *method, *target, *headers, *body;
-    http_response r;
-    atomic_int done;
-} call;
-
-static void *call_thread(void *arg)
-{
-    call *c = arg;
-    http_request(c->port, c->method, c->target, c->headers, c->body, &c->r);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
-
 /* Runs the request on a client thread while this (owner) thread serves safepoints.
  * Returns: the status; *out holds the response (free it), or pass NULL. */
 static int req(const char *method, const char *target, const char *headers, const char *body,
                http_response *out)
 {
-    call c = {
-        .port = g_port, .method = method, .target = target, .headers = headers, .body = body};
-    atomic_init(&c.done, 0);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-    while (!atomic_load(&c.done)) {
-        rcgc_safepoint(g_heap);
-        sleep_ms(1);
-    }
-    assert_int_equal(pthread_join(t, NULL), 0);
-    int status = c.r.status;
+    http_response r;
+    int status = http_request_serving(g_port, method, target, headers, body, &g_heap, 1, &r);
+    assert_true(status >= 0); /* the client thread started */
     if (out != NULL)
-        *out = c.r;
+        *out = r;
     else
-        http_response_free(&c.r);
+        http_response_free(&r);
     return status;
 }
 
@@ -446,7 +383,7 @@ static void test_http_baselines(void **state)
 static void test_http_collect(void **state)
 {
     (void)state;
-    make_cycles(25);
+    make_cycles(g_heap, &Node, 25, NULL);
     http_response r;
     assert_int_equal(req("POST", "/v1/heaps/web/collect?generation=2", NULL, NULL, &r), 200);
     json_t *j = json_loadb(r.body, r.body_len, 0, NULL);

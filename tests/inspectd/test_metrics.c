@@ -5,13 +5,10 @@
  * values, bounded per-type series). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -23,28 +20,12 @@
 #include <rcgc/inspect.h>
 #include <rcgc/rcgc.h>
 
+#include "harness.h"
 #include "http_client.h"
 
 #define NTYPES 25 /* more than the 20 types /metrics lists per heap */
 
-typedef struct node {
-    void *next;
-} node;
-
-static int node_traverse(void *self, rcgc_visit_fn visit, void *arg)
-{
-    node *n = self;
-    return n->next ? visit(n->next, arg) : 0;
-}
-
-static void node_clear(void *self)
-{
-    node *n = self;
-    void *next = n->next;
-    n->next = NULL;
-    rcgc_xdecref(next);
-}
-
+/* NTYPES types of harness.h's node, each of a size of its own. */
 static rcgc_type g_types[NTYPES];
 static char g_names[NTYPES][16];
 /* A type whose name needs escaping in a label value, and one that is not UTF-8. */
@@ -58,25 +39,6 @@ static void *g_kept[4096];
 static size_t g_nkept;
 static int g_port;
 static char *g_text; /* the /metrics answer */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-typedef struct call {
-    http_response r;
-    atomic_int done;
-} call;
-
-static void *get_metrics(void *arg)
-{
-    call *c = arg;
-    http_request(g_port, "GET", "/metrics", NULL, NULL, &c->r);
-    atomic_store(&c->done, 1);
-    return NULL;
-}
 
 static int setup(void **state)
 {
@@ -119,24 +81,15 @@ static int setup(void **state)
     rcgc_safepoint(g_heaps[0]);
     rcgc_safepoint(g_heaps[1]);
 
-    call c = {0};
-    atomic_init(&c.done, 0);
-    pthread_t t;
-    if (pthread_create(&t, NULL, get_metrics, &c) != 0)
-        return -1;
-    while (!atomic_load(&c.done)) { /* serve the first publications */
-        rcgc_safepoint(g_heaps[0]);
-        rcgc_safepoint(g_heaps[1]);
-        sleep_ms(1);
-    }
-    pthread_join(t, NULL);
-    if (c.r.status != 200) {
-        http_response_free(&c.r);
+    /* GET /metrics while this thread serves the heaps (their first publications). */
+    http_response r;
+    if (http_request_serving(g_port, "GET", "/metrics", NULL, NULL, g_heaps, 2, &r) != 200) {
+        http_response_free(&r);
         return -1;
     }
-    g_text = c.r.body;
-    c.r.body = NULL;
-    http_response_free(&c.r);
+    g_text = r.body;
+    r.body = NULL;
+    http_response_free(&r);
     return 0;
 }
 

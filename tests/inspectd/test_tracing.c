@@ -131,7 +131,7 @@ static int teardown(void **state)
  * Returns: the status; *out the response (free it). */
 static int request(const char *method, const char *target, http_response *out)
 {
-    int status = http_request_serving(g_port, method, target, &g_heap, 1, out);
+    int status = http_request_serving(g_port, method, target, NULL, NULL, &g_heap, 1, out);
     assert_true(status >= 0);
     return status;
 }

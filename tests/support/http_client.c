@@ -306,7 +306,7 @@ bool http_wait_closed(int fd, int timeout_ms)
 
 typedef struct served_call {
     int port;
-    const char *method, *target;
+    const char *method, *target, *headers, *body;
     http_response *r;
     atomic_int done;
 } served_call;
@@ -314,15 +314,21 @@ typedef struct served_call {
 static void *served_call_thread(void *arg)
 {
     served_call *c = arg;
-    http_request(c->port, c->method, c->target, NULL, NULL, c->r);
+    http_request(c->port, c->method, c->target, c->headers, c->body, c->r);
     atomic_store(&c->done, 1);
     return NULL;
 }
 
-int http_request_serving(int port, const char *method, const char *target,
-                         struct rcgc_heap *const *heaps, size_t n, http_response *r)
+int http_request_serving(int port, const char *method, const char *target, const char *headers,
+                         const char *body, struct rcgc_heap *const *heaps, size_t n,
+                         http_response *r)
 {
-    served_call c = {.port = port, .method = method, .target = target, .r = r};
+    served_call c = {.port = port,
+                     .method = method,
+                     .target = target,
+                     .headers = headers,
+                     .body = body,
+                     .r = r};
     atomic_init(&c.done, 0);
     memset(r, 0, sizeof *r);
     pthread_t t;

@@ -39,13 +39,14 @@ const char *http_header(const http_response *r, const char *name, char *buf, siz
 
 void http_response_free(http_response *r);
 
-/* http_request on a client thread while the calling thread, the owner of heaps[0..n),
- * serves their safepoints (rcgc_safepoint every millisecond) until the answer is in:
- * for requests that need a heap call. Returns: as http_request (-1 when the thread
- * cannot start). */
+/* http_request on a client thread while the calling thread, the owner of heaps[0..n)
+ * (NULL entries are skipped), serves their safepoints (rcgc_safepoint every millisecond)
+ * until the answer is in: for requests that need a heap call. Returns: as http_request
+ * (-1 when the thread cannot start). */
 struct rcgc_heap;
-int http_request_serving(int port, const char *method, const char *target,
-                         struct rcgc_heap *const *heaps, size_t n, http_response *r);
+int http_request_serving(int port, const char *method, const char *target, const char *headers,
+                         const char *body, struct rcgc_heap *const *heaps, size_t n,
+                         http_response *r);
 
 /* Waits until the peer closes fd (EOF or reset) for at most timeout_ms, discarding
  * whatever arrives. Returns: true when it closed. */

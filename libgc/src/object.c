@@ -308,12 +308,17 @@ static inline bool zero_inline(char *obj, size_t n)
 }
 
 #ifndef RCGC_GC_STRESS /* where every allocation collects, through object_new */
-/* What the fast path of rcgc__new leaves to a call: a payload larger than zero_inline
- * takes, exact tracing. Out of line, so that the fast path calls nothing. */
+/* What the fast path of rcgc__new leaves to calls, out of line so that the path itself
+ * calls nothing: a payload larger than zero_inline takes, and exact tracing (the object
+ * fully made first). */
+__attribute__((noinline)) static void *new_traced(rcgc_heap *h, rcgc__site *s, void *obj)
+{
+    rcgc__trace_alloc(h, obj, s->fast_bytes, s->file, s->line);
+    return obj;
+}
 __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, void *obj)
 {
-    if (!zero_inline(obj, s->fast_zero))
-        memset(obj, 0, s->fast_zero);
+    memset(obj, 0, s->fast_zero);
     if (h->trace_mode == RCGC__TRACE_EXACT)
         rcgc__trace_alloc(h, obj, s->fast_bytes, s->file, s->line);
     return obj;
@@ -351,9 +356,11 @@ __attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
     l->len = len + 1;
     s->live++;
     h->count[0] += container;
-    if (RCGC_LIKELY(tm != RCGC__TRACE_EXACT && zero_inline(obj, s->fast_zero)))
-        return obj;
-    return new_finish(h, s, obj);
+    if (RCGC_UNLIKELY(!zero_inline(obj, s->fast_zero)))
+        return new_finish(h, s, obj);
+    if (RCGC_UNLIKELY(tm == RCGC__TRACE_EXACT))
+        return new_traced(h, s, obj);
+    return obj;
 }
 #endif
 
@@ -602,12 +609,11 @@ void rcgc__decref_slow(void *obj)
     }
     hd->rcgc__refcnt = 0;
     unsigned list = (unsigned)(info & RCGC__LIST_MASK);
-    if (RCGC_LIKELY(s->plain &&
-                    !(info & (RCGC__F_WEAKREFS | RCGC__F_VARSIZE | RCGC__F_TRACED)) &&
+    if (RCGC_LIKELY(s->plain && !(info & (RCGC__F_WEAKREFS | RCGC__F_VARSIZE)) &&
                     list != RCGC__L_NONE && h->dealloc_depth < RCGC__TRASH_DEPTH)) {
         /* The common death: a fixed-size pool object of a type without finalizers, with
-         * no weak reference and no trace: die_plain and object_free, with what the site
-         * already knows. */
+         * no weak reference: die_plain and object_free, with what the site already
+         * knows. */
         h->dealloc_depth++;
         rcgc__olist_remove(h, obj);
         void (*dealloc)(void *) = s->type->dealloc;
@@ -618,8 +624,10 @@ void rcgc__decref_slow(void *obj)
         s->live--;
         if (s->container && h->count[0] > 0)
             h->count[0]--;
+        if (RCGC_UNLIKELY(info & RCGC__F_TRACED))
+            rcgc__trace_free(h, obj, s->fast_bytes);
 #if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
-        memset(hd, 0xdb, s->type->size + sizeof(rcgc_head));
+        memset(hd, 0xdb, s->fast_bytes);
 #endif
         rcgc__pool_free(h, &h->pools, hd);
         if (RCGC_UNLIKELY(h->dealloc_depth == 1 && h->trash_len > 0))

@@ -65,6 +65,8 @@ static void libc_free(void *p, size_t size, void *ctx)
     free(p);
 }
 
+const rcgc_allocator rcgc__libc_allocator = {libc_malloc, libc_realloc, libc_free, NULL};
+
 void *rcgc__malloc(rcgc_heap *h, size_t size)
 {
     return h->alloc.malloc(size, h->alloc.ctx);
@@ -152,7 +154,7 @@ rcgc_heap *rcgc_heap_new_with(const rcgc_heap_options *opts)
     rcgc_heap_options none = {0};
     if (opts == NULL)
         opts = &none;
-    rcgc_allocator a = {libc_malloc, libc_realloc, libc_free, NULL};
+    rcgc_allocator a = rcgc__libc_allocator;
     if (opts->allocator != NULL) {
         if (!opts->allocator->malloc || !opts->allocator->realloc || !opts->allocator->free)
             return NULL;

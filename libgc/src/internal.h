@@ -270,6 +270,9 @@ static inline bool rcgc__in_pools(const rcgc__pools *ps, const void *obj)
 
 /* ---- memory (heap.c): through the heap's allocator hooks ---- */
 
+/* malloc, realloc and free of the C library as hooks: the default allocator. */
+extern const rcgc_allocator rcgc__libc_allocator;
+
 void *rcgc__malloc(rcgc_heap *h, size_t size);
 void *rcgc__realloc(rcgc_heap *h, void *p, size_t old_size, size_t new_size);
 void rcgc__free(rcgc_heap *h, void *p, size_t size);

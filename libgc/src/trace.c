@@ -2118,26 +2118,6 @@ fail:
     return NULL;
 }
 
-static void *libc_malloc(size_t size, void *ctx)
-{
-    (void)ctx;
-    return malloc(size);
-}
-
-static void *libc_realloc(void *p, size_t old_size, size_t new_size, void *ctx)
-{
-    (void)ctx;
-    (void)old_size;
-    return realloc(p, new_size);
-}
-
-static void libc_free(void *p, size_t size, void *ctx)
-{
-    (void)ctx;
-    (void)size;
-    free(p);
-}
-
 rcgc_trace_snapshot *rcgc_trace_snapshot_load_with(const char *path,
                                                    const rcgc_allocator *alloc, int *err)
 {
@@ -2145,9 +2125,8 @@ rcgc_trace_snapshot *rcgc_trace_snapshot_load_with(const char *path,
     if (err == NULL)
         err = &dummy;
     *err = 0;
-    rcgc_allocator libc = {libc_malloc, libc_realloc, libc_free, NULL};
     if (alloc == NULL)
-        alloc = &libc;
+        alloc = &rcgc__libc_allocator;
     if (path == NULL || alloc->malloc == NULL || alloc->realloc == NULL ||
         alloc->free == NULL) {
         *err = RCGC_EINVAL;

@@ -115,14 +115,16 @@ typedef struct rcgc__site {
     unsigned fast_class; /* size class + 1 of a type->size object from the pools, or 0 */
     /* Facts of the type, copied for the fast paths of rcgc__new and rcgc__decref_slow
      * (rcgc_type records do not change while objects of theirs live): */
-    uint16_t fast_zero;         /* payload bytes to zero: the pool block less the header */
-    uint16_t fast_bytes;        /* the object's bytes: type->size and the header */
-    unsigned char fast_list;    /* RCGC__L_GEN0 for containers, RCGC__L_UNTRACKED else */
-    bool container;             /* type->traverse != NULL */
-    bool plain;                 /* a pool object with no finalizer of either kind */
-    size_t live;                /* objects allocated here and not yet freed */
-    size_t var_live, var_bytes; /* of those, rcgc_new_var ones larger than type->size */
-    void *raw;                  /* the unaligned block to free */
+    uint16_t fast_zero;             /* payload bytes to zero: the pool block less the header */
+    uint16_t fast_bytes;            /* the object's bytes: type->size and the header */
+    unsigned char fast_list;        /* RCGC__L_GEN0 for containers, RCGC__L_UNTRACKED else */
+    bool container;                 /* type->traverse != NULL */
+    bool plain;                     /* a pool object with no finalizer of either kind */
+    struct rcgc__olist *fast_olist; /* &heap->lists[fast_list] */
+    uintptr_t fast_info;            /* a new object's rcgc__info: the site and fast_list */
+    size_t live;                    /* objects allocated here and not yet freed */
+    size_t var_live, var_bytes;     /* of those, rcgc_new_var ones larger than type->size */
+    void *raw;                      /* the unaligned block to free */
 } rcgc__site;
 
 /* The bytes a site's live objects occupy: fixed-size ones are not summed one by one. */

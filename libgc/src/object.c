@@ -104,6 +104,8 @@ static rcgc__site *site_get(rcgc_heap *h, const rcgc_type *t, const char *file, 
         s->fast_bytes = (uint16_t)fixed;
         s->plain = t->finalize == NULL && t->legacy_del == NULL;
     }
+    s->fast_olist = &h->lists[s->fast_list];
+    s->fast_info = (uintptr_t)s | s->fast_list;
     size_t j = hv & (h->sites_cap - 1);
     while (h->sites[j] != NULL)
         j = (j + 1) & (h->sites_cap - 1);
@@ -295,9 +297,10 @@ static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const cha
  * 16-byte stores; returns false, doing nothing, when n is more than 64. */
 static inline bool zero_inline(char *obj, size_t n)
 {
-    if (n - 1 < 32) { /* 16 or 32 (n == 0 wraps around) */
+    if (n == 16) {
         memset(obj, 0, 16);
-        memset(obj + n - 16, 0, 16);
+    } else if (n - 1 < 32) { /* 32 (n == 0 wraps around) */
+        memset(obj, 0, 32);
     } else if (n - 1 < 64) { /* 48 or 64 */
         memset(obj, 0, 32);
         memset(obj + n - 32, 0, 32);
@@ -320,8 +323,12 @@ __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, v
 {
     memset(obj, 0, s->fast_zero);
     if (h->trace_mode == RCGC__TRACE_EXACT)
-        rcgc__trace_alloc(h, obj, s->fast_bytes, s->file, s->line);
+        return new_traced(h, s, obj);
     return obj;
+}
+__attribute__((noinline)) static void *new_slow(rcgc__site *s)
+{
+    return object_new(s->heap, s->type, s->type->size, s->file, s->line);
 }
 
 /* rcgc__new for an object of site s, the last site allocated from, whose objects come
@@ -329,38 +336,46 @@ __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, v
  * collection due, nobody waiting at the safepoint, no sample due. It zeroes the whole
  * block past the header (the payload rounded up to its size class). Anything else takes
  * object_new, which handles every case. Everything it needs comes from s, so that no
- * argument of rcgc__new stays live. */
-__attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
+ * argument of rcgc__new stays live. Instantiated twice (tracing off, tracing on) so that
+ * the common one holds fewer values. */
+__attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, rcgc__site *s,
+                                                                 bool tracing)
 {
-    /* Locals, read before the first store: the stores through the block's pointers
-     * would otherwise make the compiler read the fields again. */
-    unsigned list = s->fast_list;
-    bool container = s->container;
-    rcgc__olist *l = &h->lists[list];
+    rcgc__olist *l = s->fast_olist;
     uint32_t len = l->len;
-    void **items = l->items;
-    unsigned c = s->fast_class - 1;
+    if (RCGC_UNLIKELY(len >= l->cap))
+        return new_slow(s);
+    if (s->container && RCGC_UNLIKELY(h->count[0] >= h->threshold[0]))
+        return new_slow(s);
+    if (RCGC_UNLIKELY(atomic_load_explicit(&h->mail_flag, memory_order_relaxed)))
+        return new_slow(s);
+    if (tracing && h->trace_mode == RCGC__TRACE_SAMPLED &&
+        (h->trace_left -= (int64_t)s->fast_bytes) < 0)
+        return new_slow(s);
+    unsigned c = s->fast_class - 1u;
     rcgc__pool *p = h->pools.used[c];
-    unsigned char tm = h->trace_mode;
-    if (RCGC_UNLIKELY(
-            len >= l->cap || (container && h->count[0] >= h->threshold[0]) || p == NULL ||
-            atomic_load_explicit(&h->mail_flag, memory_order_relaxed) ||
-            (tm == RCGC__TRACE_SAMPLED && (h->trace_left -= (int64_t)s->fast_bytes) < 0)))
-        return object_new(h, s->type, s->type->size, s->file, s->line);
+    if (RCGC_UNLIKELY(p == NULL))
+        return new_slow(s);
     rcgc_head *hd = rcgc__pool_alloc_from(&h->pools, p, c);
     void *obj = hd + 1;
-    hd->rcgc__info = (uintptr_t)s | list;
-    hd->rcgc__refcnt = 1;
-    hd->rcgc__slot = len;
-    items[len] = obj;
+    *hd = (rcgc_head){.rcgc__info = s->fast_info, .rcgc__refcnt = 1, .rcgc__slot = len};
+    l->items[len] = obj;
     l->len = len + 1;
     s->live++;
-    h->count[0] += container;
+    h->count[0] += s->container;
     if (RCGC_UNLIKELY(!zero_inline(obj, s->fast_zero)))
         return new_finish(h, s, obj);
-    if (RCGC_UNLIKELY(tm == RCGC__TRACE_EXACT))
+    if (tracing && h->trace_mode == RCGC__TRACE_EXACT)
         return new_traced(h, s, obj);
     return obj;
+}
+__attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
+{
+    return new_fast_body(h, s, false);
+}
+__attribute__((noinline)) static void *new_fast_tracing(rcgc_heap *h, rcgc__site *s)
+{
+    return new_fast_body(h, s, true);
 }
 #endif
 
@@ -370,7 +385,8 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
     rcgc__site *s = RCGC_LIKELY(h != NULL) ? h->site_last : NULL;
     if (RCGC_LIKELY(s != NULL && s->type == type && s->line == line && s->file == file &&
                     s->fast_class != 0))
-        return new_fast(h, s);
+        return RCGC_LIKELY(h->trace_mode == RCGC__TRACE_OFF) ? new_fast(h, s)
+                                                             : new_fast_tracing(h, s);
 #endif
     return object_new(h, type, type != NULL ? type->size : 0, file, line);
 }
@@ -597,6 +613,36 @@ void rcgc__object_die(rcgc_heap *h, void *obj)
     h->dealloc_depth--;
 }
 
+/* The death of a fixed-size pool object of a type without finalizers, with no weak
+ * reference, listed, in a shallow enough stack: die_plain and object_free
+ * with what the site already knows. */
+static inline void die_fast(rcgc_heap *h, rcgc__site *s, rcgc_head *hd)
+{
+    void *obj = hd + 1;
+    rcgc__olist_remove(h, obj);
+    void (*dealloc)(void *) = s->type->dealloc;
+    if (dealloc != NULL) {
+        h->dealloc_depth++;
+        dealloc(obj);
+        rcgc__olist_remove(h, obj); /* a dealloc that tracked it again */
+        h->dealloc_depth--;
+    }
+    s->live--;
+    if (s->container && h->count[0] > 0)
+        h->count[0]--;
+    if (RCGC_UNLIKELY(hd->rcgc__info & RCGC__F_TRACED))
+        rcgc__trace_free(h, obj, s->fast_bytes);
+#if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
+    memset(hd, 0xdb, s->fast_bytes);
+#endif
+    rcgc__pool_free(h, &h->pools, hd);
+    if (RCGC_UNLIKELY(h->trash_len > 0) && h->dealloc_depth == 0) {
+        h->dealloc_depth++; /* deaths left by the dealloc: the outermost one runs them */
+        trash_drain(h);
+        h->dealloc_depth--;
+    }
+}
+
 void rcgc__decref_slow(void *obj)
 {
     rcgc_head *hd = rcgc__head(obj);
@@ -611,28 +657,7 @@ void rcgc__decref_slow(void *obj)
     unsigned list = (unsigned)(info & RCGC__LIST_MASK);
     if (RCGC_LIKELY(s->plain && !(info & (RCGC__F_WEAKREFS | RCGC__F_VARSIZE)) &&
                     list != RCGC__L_NONE && h->dealloc_depth < RCGC__TRASH_DEPTH)) {
-        /* The common death: a fixed-size pool object of a type without finalizers, with
-         * no weak reference: die_plain and object_free, with what the site already
-         * knows. */
-        h->dealloc_depth++;
-        rcgc__olist_remove(h, obj);
-        void (*dealloc)(void *) = s->type->dealloc;
-        if (dealloc != NULL) {
-            dealloc(obj);
-            rcgc__olist_remove(h, obj); /* a dealloc that tracked it again */
-        }
-        s->live--;
-        if (s->container && h->count[0] > 0)
-            h->count[0]--;
-        if (RCGC_UNLIKELY(info & RCGC__F_TRACED))
-            rcgc__trace_free(h, obj, s->fast_bytes);
-#if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
-        memset(hd, 0xdb, s->fast_bytes);
-#endif
-        rcgc__pool_free(h, &h->pools, hd);
-        if (RCGC_UNLIKELY(h->dealloc_depth == 1 && h->trash_len > 0))
-            trash_drain(h);
-        h->dealloc_depth--;
+        die_fast(h, s, hd);
         return;
     }
     if (list == RCGC__L_NONE && h->unlisted > 0)

@@ -358,7 +358,14 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
         return new_slow(s);
     rcgc_head *hd = rcgc__pool_alloc_from(&h->pools, p, c);
     void *obj = hd + 1;
-    *hd = (rcgc_head){.rcgc__info = s->fast_info, .rcgc__refcnt = 1, .rcgc__slot = len};
+    hd->rcgc__info = s->fast_info;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t refcnt_slot = 1u | (uint64_t)len << 32; /* one store for both fields */
+    memcpy(&hd->rcgc__refcnt, &refcnt_slot, sizeof refcnt_slot);
+#else
+    hd->rcgc__refcnt = 1;
+    hd->rcgc__slot = len;
+#endif
     l->items[len] = obj;
     l->len = len + 1;
     s->live++;

@@ -9,8 +9,8 @@ usage() {
     echo "  checks for cmake, cc, make or ninja, pkg-config, libcmocka-dev, libjansson-dev,"
     echo "  libmicrohttpd-dev, libdw-dev, nodejs and npm, and the dashboard's npm packages (npm ci"
     echo "  in web/);"
-    echo "  with --tests also libgc-dev, clang-format, python3, prometheus (for promtool) and"
-    echo "  the npm packages of tests/protocol (npm ci)."
+    echo "  with --tests also libgc-dev, clang-format, python3, prometheus (for promtool),"
+    echo "  golang-go (for go tool pprof) and the npm packages of tests/protocol (npm ci)."
     echo "  With --tests also chromium and fonts-dejavu-core, and npm ci in tests/web (browser tests)."
 }
 
@@ -75,6 +75,7 @@ if [ "$tests" -eq 1 ]; then
     need_tool clang-format clang-format clang-format-14
     need_tool python3 python3
     need_tool prometheus promtool # `promtool check metrics` (CTest inspectd.metrics)
+    need_tool golang-go go # `go tool pprof` on the served heap profiles (CTest protocol.pprof_go)
     # tests/web (CTest web.browser): Debian's chromium, driven by playwright-core, and a
     # font for its screenshots.
     need_tool chromium /usr/bin/chromium

@@ -17,17 +17,8 @@ case $1 in
 esac
 cd "$(dirname "$0")"
 
-# missing <what>: skip (77), or fail under CI.
-missing() {
-    case ${CI:-} in
-    "" | 0 | false | no)
-        echo "tests/protocol: SKIPPED: $1 (bash scripts/bootstrap.sh --tests installs it)" >&2
-        exit 77
-        ;;
-    esac
-    echo "tests/protocol: $1, and CI is set: failing (bash scripts/bootstrap.sh --tests installs it)" >&2
-    exit 1
-}
+missing_who=tests/protocol
+. ../support/missing.sh
 . ./npm_env.sh
 
 exec node pprof_check.mjs "$bin" "$start_dir"

@@ -34,17 +34,8 @@ if [ ! -x "$demo" ]; then
     exit 1
 fi
 
-# missing <what>: skip (77), or fail under CI.
-missing() {
-    case ${CI:-} in
-    "" | 0 | false | no)
-        echo "tests/web: SKIPPED: $1 (bash scripts/bootstrap.sh --tests installs it)" >&2
-        exit 77
-        ;;
-    esac
-    echo "tests/web: $1, and CI is set: failing (bash scripts/bootstrap.sh --tests installs it)" >&2
-    exit 1
-}
+missing_who=tests/web
+. "$here/../support/missing.sh"
 chromium=${RCGC_WEB_CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || missing "$chromium is not installed (Debian package chromium)"
 command -v node >/dev/null 2>&1 || missing "node is not installed (Debian package nodejs)"

@@ -440,14 +440,6 @@ enum { RCGC__TRACE_OFF = 0, RCGC__TRACE_EXACT = 1, RCGC__TRACE_SAMPLED = 2 };
  * Records a trace (and sets RCGC__F_TRACED) or, out of memory, silently skips it. In
  * sampled mode it also draws the next trace_left. */
 void rcgc__trace_alloc(rcgc_heap *h, void *obj, size_t bytes, const char *file, int line);
-/* Whether rcgc__new's fast path may serve an allocation of bytes: yes unless sampling
- * and the countdown crosses a sample point (it is charged here; object_new charges the
- * same allocation again, which keeps it below 0). Exact tracing calls
- * rcgc__trace_alloc at the end of the fast path. */
-static inline bool rcgc__trace_fast(rcgc_heap *h, size_t bytes)
-{
-    return h->trace_mode != RCGC__TRACE_SAMPLED || (h->trace_left -= (int64_t)bytes) >= 0;
-}
 /* Called by object_free for an object with RCGC__F_TRACED, before its memory goes. */
 void rcgc__trace_free(rcgc_heap *h, void *obj, size_t bytes);
 /* RCGC_TRACEMALLOC at heap creation (unless ignore_environment). */

@@ -349,12 +349,15 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
         return new_slow(s);
     if (RCGC_UNLIKELY(atomic_load_explicit(&h->mail_flag, memory_order_relaxed)))
         return new_slow(s);
-    if (tracing && h->trace_mode == RCGC__TRACE_SAMPLED &&
-        (h->trace_left -= (int64_t)s->fast_bytes) < 0)
-        return new_slow(s);
     unsigned c = s->fast_class - 1u;
     rcgc__pool *p = h->pools.used[c];
     if (RCGC_UNLIKELY(p == NULL))
+        return new_slow(s);
+    /* Last of the checks: object_new charges the bytes itself, so a path that falls
+     * back to it must not have charged them already (the allocation would count twice
+     * toward the next sample). */
+    if (tracing && h->trace_mode == RCGC__TRACE_SAMPLED &&
+        (h->trace_left -= (int64_t)s->fast_bytes) < 0)
         return new_slow(s);
     rcgc_head *hd = rcgc__pool_alloc_from(&h->pools, p, c);
     void *obj = hd + 1;

@@ -1308,6 +1308,33 @@ static void test_trace_sampled_estimates(void **state)
     tl_heap_free(h);
 }
 
+/* Each allocation counts once toward the next sample, whichever path makes it. Here
+ * every free empties the pool, so every allocation finds no pool with room: a fast path
+ * that charged the bytes before falling back to the slow one (which charges them again)
+ * sampled as if blocks were twice their size, 1 - exp(-2s/M) instead of 1 - exp(-s/M). */
+static void test_trace_sampled_pool_refill(void **state)
+{
+    (void)state;
+    rcgc_heap *h = tl_heap_new();
+    const size_t mean = 4096, n = 200000;
+    assert_int_equal(rcgc_tracemalloc_start_sampled(h, 1, mean), 0);
+    assert_int_equal(rcgc_tracemalloc_seed(h, 99), 0);
+    for (size_t i = 0; i < n; i++) {
+        void *o = rcgc_new(h, &Big);
+        assert_non_null(o);
+        rcgc_decref(o);
+    }
+    rcgc_tracemalloc_status st;
+    assert_int_equal(rcgc_tracemalloc_get_status(h, &st), 0);
+    double p = one_minus_exp_neg((double)BIG / (double)mean);
+    double want = (double)n * p, sd = dsqrt((double)n * p * (1 - p));
+    print_message("alloc+free %zu x %u B: %llu samples, expected %.0f +- %.0f (sd)\n", n, BIG,
+                  (unsigned long long)st.recorded, want, sd);
+    assert_true(dabs((double)st.recorded - want) <= 5 * sd);
+    assert_int_equal(st.traces, 0);
+    tl_heap_free(h);
+}
+
 /* ---- the environment ---- */
 
 static rcgc_heap *env_heap(const char *value, char **err_text)
@@ -1799,6 +1826,7 @@ int main(void)
         cmocka_unit_test(test_trace_dump_load),
         cmocka_unit_test(test_trace_load_hostile),
         cmocka_unit_test(test_trace_sampled_estimates),
+        cmocka_unit_test(test_trace_sampled_pool_refill),
         cmocka_unit_test(test_trace_environment),
         cmocka_unit_test(test_trace_environment_sampled),
         cmocka_unit_test(test_trace_fault_start),

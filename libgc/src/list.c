@@ -143,7 +143,10 @@ int rcgc__gen2_materialize(rcgc_heap *h)
         l->settled = false;
         return 0;
     }
-    if (rcgc__olist_reserve(h, l, l->resident) != 0)
+    /* A walk run by a finalizer or callback of a collection must leave the room that
+     * the collection reserved in GEN2 for its survivors (push_reserved relies on it). */
+    size_t keep = h->collecting ? (size_t)(l->cap - l->len) : 0;
+    if (rcgc__olist_reserve(h, l, l->resident + keep) != 0)
         return RCGC_ENOMEM;
     uint32_t before = l->len, cap = l->cap;
     l->cap = before + (uint32_t)l->resident; /* push_resident stops at the counted number */

@@ -4,6 +4,7 @@
 #include "testlib.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -339,6 +340,59 @@ static void test_walks_get_objects_during_gc(void **state)
     tl_heap_free(h);
 }
 
+/* A collection of generation 1 reserves room in generation 2's array for its
+ * survivors; a finalizer that walks generation 2 while its objects are resident puts
+ * them back into that array, and must not use the room up: the resurrected objects are
+ * pushed into it afterwards. Several young counts, so that one of them fills the grown
+ * array exactly (the ASan build sees the write past its end). */
+static void *g_resurrected[16];
+static size_t g_nresurrected;
+
+static void walk_and_resurrect(tl_node *self)
+{
+    int n = 0;
+    if (g_nresurrected == 0)
+        assert_int_equal(rcgc_get_objects(rcgc_heap_of(self), 2, count_visit, &n), 0);
+    assert_true(g_nresurrected < sizeof g_resurrected / sizeof *g_resurrected);
+    rcgc_incref(self);
+    g_resurrected[g_nresurrected++] = self;
+}
+
+static void test_walks_resident_walk_during_young_collection(void **state)
+{
+    (void)state;
+    enum { OLD = 8000, PAIRS = 8 };
+    for (int young = 150; young <= 260; young += 2) {
+        rcgc_heap *h = tl_heap_new();
+        rcgc_set_threshold(h, 0, 10, 10);
+        void **objs = calloc(OLD + (size_t)young, sizeof *objs);
+        assert_non_null(objs);
+        for (int i = 0; i < OLD; i++)
+            objs[i] = tl_new(h, &tl_Node, i);
+        rcgc_collect(h, 2); /* generation 2 settles: its objects become resident */
+        for (int i = 0; i < young; i++)
+            objs[OLD + i] = tl_new(h, &tl_Node, i);
+        g_nresurrected = 0;
+        for (int i = 0; i < PAIRS; i++) {
+            tl_node *a = tl_new(h, &tl_FinNode, i), *b = tl_new(h, &tl_FinNode, i);
+            a->on_finalize = b->on_finalize = walk_and_resurrect;
+            tl_set(a, 0, b);
+            tl_set(b, 0, a);
+            rcgc_decref(a);
+            rcgc_decref(b);
+        }
+        assert_int_equal(rcgc_collect(h, 1), 0); /* all resurrected */
+        assert_int_equal(g_nresurrected, 2 * PAIRS);
+        tl_check(h);
+        for (size_t i = 0; i < g_nresurrected; i++)
+            rcgc_decref(g_resurrected[i]);
+        for (int i = 0; i < OLD + young; i++)
+            rcgc_decref(objs[i]);
+        free(objs);
+        tl_heap_free(h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_walks_heap_size),
         cmocka_unit_test(test_walks_get_referrers),
         cmocka_unit_test(test_walks_get_objects_during_gc),
+        cmocka_unit_test(test_walks_resident_walk_during_young_collection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

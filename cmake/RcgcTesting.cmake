@@ -1,9 +1,11 @@
 # Test helpers shared by every tests/<component>/ folder.
 #
-#   rcgc_add_unit_test(<component> <unit> <source> [SLOW] [THREADS] [LIBRARIES <lib>...])
+#   rcgc_add_unit_test(<component> <unit> <source> [SLOW] [THREADS] [STATIC]
+#                      [LIBRARIES <lib>...])
 #
 # builds <source> into the executable test_<unit> (target test_<component>_<unit>),
-# linked with rcgc_test_support (cmocka + rcgc::gc) and <lib>..., and registers it as
+# linked with rcgc_test_support (cmocka + rcgc::gc; with STATIC, rcgc_test_support_static:
+# cmocka + rcgc::gc_static) and <lib>..., and registers it as
 # CTest `<component>.<unit>` with LABELS unit (plus slow / threads) and a TIMEOUT of
 # 300 s (900 s when SLOW).
 include_guard(GLOBAL)
@@ -26,11 +28,15 @@ function(rcgc_set_test_environment test)
 endfunction()
 
 function(rcgc_add_unit_test component unit source)
-    cmake_parse_arguments(PARSE_ARGV 3 arg "SLOW;THREADS" "" "LIBRARIES")
+    cmake_parse_arguments(PARSE_ARGV 3 arg "SLOW;THREADS;STATIC" "" "LIBRARIES")
     set(target test_${component}_${unit})
     add_executable(${target} ${source})
     set_target_properties(${target} PROPERTIES OUTPUT_NAME test_${unit})
-    target_link_libraries(${target} PRIVATE rcgc_test_support ${arg_LIBRARIES})
+    set(support rcgc_test_support)
+    if(arg_STATIC)
+        set(support rcgc_test_support_static)
+    endif()
+    target_link_libraries(${target} PRIVATE ${support} ${arg_LIBRARIES})
     target_compile_definitions(${target} PRIVATE ${RCGC_CONFIG_DEFINITIONS})
     rcgc_target_defaults(${target})
 

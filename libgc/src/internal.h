@@ -433,6 +433,19 @@ void rcgc__hooks_free(rcgc_heap *h, rcgc__hooks *hs);
 
 /* ---- allocation tracing (trace.c) ---- */
 
+/* Marks every function that can be on the C stack between the caller of rcgc_new (or
+ * rcgc_new_var, rcgc_weakref_new) and tracing's unwinder: they live in a section of their
+ * own, so that a traceback leaves out every frame they own, however many the compiler
+ * kept (none when it made tail calls, one each in an unoptimised build), whether
+ * librcgc is a shared object or linked into the program. */
+#if defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+#define RCGC__HAVE_ALLOC_PATH 1
+#define RCGC__ALLOC_PATH __attribute__((section("rcgc_alloc_path")))
+#else
+#define RCGC__HAVE_ALLOC_PATH 0
+#define RCGC__ALLOC_PATH
+#endif
+
 enum { RCGC__TRACE_OFF = 0, RCGC__TRACE_EXACT = 1, RCGC__TRACE_SAMPLED = 2 };
 
 /* Called by object_new when trace_mode says so (exact: every object; sampled: when

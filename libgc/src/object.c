@@ -239,8 +239,8 @@ static inline void *object_place(rcgc_heap *h, rcgc__site *s, rcgc_head *hd, uns
     return obj;
 }
 
-static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size, const char *file,
-                        int line)
+RCGC__ALLOC_PATH static void *object_new(rcgc_heap *h, const rcgc_type *t, size_t size,
+                                         const char *file, int line)
 {
     if (h == NULL || t == NULL || size < t->size)
         return NULL;
@@ -314,19 +314,21 @@ static inline bool zero_inline(char *obj, size_t n)
 /* What the fast path of rcgc__new leaves to calls, out of line so that the path itself
  * calls nothing: a payload larger than zero_inline takes, and exact tracing (the object
  * fully made first). */
-__attribute__((noinline)) static void *new_traced(rcgc_heap *h, rcgc__site *s, void *obj)
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_traced(rcgc_heap *h, rcgc__site *s,
+                                                                   void *obj)
 {
     rcgc__trace_alloc(h, obj, s->fast_bytes, s->file, s->line);
     return obj;
 }
-__attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s, void *obj)
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_finish(rcgc_heap *h, rcgc__site *s,
+                                                                   void *obj)
 {
     memset(obj, 0, s->fast_zero);
     if (h->trace_mode == RCGC__TRACE_EXACT)
         return new_traced(h, s, obj);
     return obj;
 }
-__attribute__((noinline)) static void *new_slow(rcgc__site *s)
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_slow(rcgc__site *s)
 {
     return object_new(s->heap, s->type, s->type->size, s->file, s->line);
 }
@@ -379,17 +381,19 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
         return new_traced(h, s, obj);
     return obj;
 }
-__attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
 {
     return new_fast_body(h, s, false);
 }
-__attribute__((noinline)) static void *new_fast_tracing(rcgc_heap *h, rcgc__site *s)
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast_tracing(rcgc_heap *h,
+                                                                         rcgc__site *s)
 {
     return new_fast_body(h, s, true);
 }
 #endif
 
-void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
+RCGC__ALLOC_PATH void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file,
+                                 int line)
 {
 #ifndef RCGC_GC_STRESS
     rcgc__site *s = RCGC_LIKELY(h != NULL) ? h->site_last : NULL;
@@ -401,8 +405,8 @@ void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char *file, int line)
     return object_new(h, type, type != NULL ? type->size : 0, file, line);
 }
 
-void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size, const char *file,
-                    int line)
+RCGC__ALLOC_PATH void *rcgc__new_var(rcgc_heap *h, const rcgc_type *type, size_t size,
+                                     const char *file, int line)
 {
     return object_new(h, type, size, file, line);
 }

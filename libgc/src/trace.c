@@ -22,11 +22,10 @@
 #include <sys/stat.h>
 
 #if defined(__has_include)
-#if __has_include(<execinfo.h>) && __has_include(<dlfcn.h>) && __has_include(<sys/auxv.h>)
+#if __has_include(<execinfo.h>) && __has_include(<dlfcn.h>) && RCGC__HAVE_ALLOC_PATH
 #define RCGC__HAVE_STACKS 1
 #include <dlfcn.h>
 #include <execinfo.h>
-#include <sys/auxv.h>
 #endif
 #endif
 #ifndef RCGC__HAVE_STACKS
@@ -63,7 +62,6 @@
 #define TBS_MIN 64u           /* initial traceback buckets (a power of two) */
 #define CACHE_SIZE 128u       /* (file, line) -> one-frame traceback, direct mapped */
 #define STACK_BUF 128u        /* return addresses unwound into the C stack first */
-#define ENTRY_SPAN 256u       /* bytes of rcgc__new_var a return address may lie in */
 #define MAX_CAPTURE 65600u    /* RCGC_TRACE_MAX_FRAMES plus the library's own frames */
 #define UNKNOWN "<unknown>"   /* CPython's name for a frame it does not know */
 #define NOTAG SIZE_MAX        /* a builder traceback not yet in a statistics array */
@@ -149,8 +147,6 @@ struct rcgc__trace {
     size_t lost;          /* traces skipped for lack of memory since the start */
     uint64_t recorded;    /* traces recorded since the start */
     uint64_t snap_gen;
-    void *lib_base;  /* librcgc's object (dladdr's dli_fbase), found at start */
-    bool lib_static; /* linked into the program: frames are told apart by address */
 
     /* names of return addresses (chained buckets), kept from one snapshot to the next
      * while tracing runs; valid while no shared object is unloaded */
@@ -311,42 +307,15 @@ static void syms_free(rcgc_heap *h, struct rcgc__trace *t)
 /* ---- the C stack ---- */
 
 #if RCGC__HAVE_STACKS
-/* Where librcgc's code lives: its object's base, and whether that object is the program
- * itself (linked statically) rather than a shared object of its own. */
-static void library_locate(struct rcgc__trace *t)
-{
-    Dl_info self, prog;
-    t->lib_base = NULL;
-    t->lib_static = true;
-    if (dladdr((void *)(uintptr_t)&rcgc__trace_alloc, &self) == 0)
-        return;
-    t->lib_base = self.dli_fbase;
-    /* AT_PHDR lies in the program's first segment */
-    void *phdr = (void *)(uintptr_t)getauxval(AT_PHDR);
-    t->lib_static =
-        phdr != NULL && dladdr(phdr, &prog) != 0 && prog.dli_fbase == self.dli_fbase;
-}
-
-/* Whether pc is a return address inside rcgc__new or rcgc__new_var (static linking:
- * they own a frame when they did not tail-call object_new). By symbol when the program
- * exports them (-rdynamic), else by address: rcgc__new is followed by rcgc__new_var. */
-static bool in_entry(void *pc)
-{
-    uintptr_t p = (uintptr_t)pc - 1;
-    uintptr_t a = (uintptr_t)&rcgc__new, b = (uintptr_t)&rcgc__new_var;
-    Dl_info di;
-    if (dladdr((void *)p, &di) != 0 && di.dli_saddr != NULL)
-        return (uintptr_t)di.dli_saddr == a || (uintptr_t)di.dli_saddr == b;
-    if (a < b && p >= a && p < b)
-        return true;
-    return p >= b && p - b < ENTRY_SPAN;
-}
+/* The bounds of the section RCGC__ALLOC_PATH puts functions in (the linker's). */
+extern const char __start_rcgc_alloc_path[] __attribute__((visibility("hidden")));
+extern const char __stop_rcgc_alloc_path[] __attribute__((visibility("hidden")));
 
 /* The index of the first frame of the caller of rcgc_new. ret0 is the return address of
- * rcgc__trace_alloc (into object_new): every frame up to it is the library's (or a
- * sanitizer's interceptor). Past it, a shared librcgc is left at the first frame of
- * another object; a static one at the frame after the entry point's. */
-static size_t first_user_frame(const struct rcgc__trace *t, void **buf, size_t n, void *ret0)
+ * rcgc__trace_alloc: every frame up to it is the library's (or a sanitizer's interceptor
+ * of backtrace). Past it come the frames of the allocation path, as many as the compiler
+ * kept, every one inside RCGC__ALLOC_PATH's section. */
+static size_t first_user_frame(void **buf, size_t n, void *ret0)
 {
     size_t i = 0;
     for (size_t k = 0; k < n && k < 16; k++) {
@@ -355,21 +324,14 @@ static size_t first_user_frame(const struct rcgc__trace *t, void **buf, size_t n
             break;
         }
     }
-    if (t->lib_static) {
-        if (i < n && in_entry(buf[i]))
-            i++;
-        return i;
-    }
-    Dl_info di;
-    while (i < n && dladdr((void *)((uintptr_t)buf[i] - 1), &di) != 0 &&
-           di.dli_fbase == t->lib_base)
+    uintptr_t lo = (uintptr_t)__start_rcgc_alloc_path, hi = (uintptr_t)__stop_rcgc_alloc_path;
+    while (i < n && (uintptr_t)buf[i] - 1 - lo < hi - lo) /* the call before the return */
         i++;
     return i;
 }
 
 /* Unwinds the C stack and interns the traceback of the caller of rcgc_new. ret0 is the
- * return address of rcgc__trace_alloc (into object_new): the frames up to it and the
- * entry point's are the library's. NULL out of memory. */
+ * return address of rcgc__trace_alloc (first_user_frame). NULL out of memory. */
 static NOINLINE ltb *ltb_capture(rcgc_heap *h, struct rcgc__trace *t, const char *file,
                                  int line, void *ret0)
 {
@@ -388,7 +350,7 @@ static NOINLINE ltb *ltb_capture(rcgc_heap *h, struct rcgc__trace *t, const char
         cap = ncap;
         n = (size_t)backtrace(buf, (int)cap);
     }
-    size_t first = first_user_frame(t, buf, n, ret0);
+    size_t first = first_user_frame(buf, n, ret0);
     size_t avail = n - first;
     size_t npc = avail < (size_t)t->limit ? avail : (size_t)t->limit;
     size_t total = avail < RCGC_TRACE_MAX_FRAMES ? avail : RCGC_TRACE_MAX_FRAMES;
@@ -611,7 +573,6 @@ static int start(rcgc_heap *h, int nframe, size_t sample_bytes)
     if (nframe > 1) {
         void *prime[4];
         (void)backtrace(prime, 4); /* the first call may load the unwinder (dlopen) */
-        library_locate(t);
     }
 #endif
     if (sample_bytes > 0) {

@@ -178,7 +178,8 @@ static wref *chain_take(rcgc_heap *h, void *obj)
 
 /* ---- public calls ---- */
 
-void *rcgc_weakref_new(rcgc_heap *h, void *target, rcgc_weakref_cb cb, void *arg)
+RCGC__ALLOC_PATH void *rcgc_weakref_new(rcgc_heap *h, void *target, rcgc_weakref_cb cb,
+                                        void *arg)
 {
     if (h == NULL || target == NULL || rcgc_heap_of(target) != h || rcgc_refcount(target) == 0)
         return NULL;

@@ -168,6 +168,18 @@ NOINLINE void *trace_test_recurse(rcgc_heap *h, int depth, unsigned *line)
     return o;
 }
 
+/* rcgc_new of type, or rcgc_new_var of size when size is not zero, both on one line (one
+ * frame 0 whichever path test_trace_frames_every_path takes). */
+void *trace_test_paths(rcgc_heap *h, const rcgc_type *type, size_t size, unsigned *line);
+
+NOINLINE void *trace_test_paths(rcgc_heap *h, const rcgc_type *type, size_t size,
+                                unsigned *line)
+{
+    void *o = (*line = __LINE__, size == 0 ? rcgc_new(h, type) : rcgc_new_var(h, type, size));
+    trace_test_sink = o;
+    return o;
+}
+
 #if RCGC_HAVE_LIBDW
 /* A known chain of static functions (never exported: only the debug information or the
  * symbol table names them): chain_outer calls chain_middle, always inlined into it, which
@@ -698,7 +710,6 @@ static void test_trace_deep_frames(void **state)
     tl_heap_free(h);
 }
 
-#if RCGC_HAVE_LIBDW
 static void assert_tracebacks_equal(const rcgc_traceback *a, const rcgc_traceback *b)
 {
     assert_int_equal(a->nframe, b->nframe);
@@ -712,6 +723,74 @@ static void assert_tracebacks_equal(const rcgc_traceback *a, const rcgc_tracebac
             assert_string_equal(a->frames[i].function, b->frames[i].function);
     }
 }
+
+/* Every way into the tracer gives the caller's frames, never the library's own: the first
+ * object of a site (object_new), the fast path of the next ones (exact tracing from it,
+ * and from its out-of-line zeroing of a larger payload), rcgc_new_var, and a sample due on
+ * the fast path (which falls back to object_new). The frames must match whether the
+ * library's functions own frames or not: gc.trace_static runs this with librcgc.a linked
+ * into the program, where an unoptimised build keeps a frame for each of them. */
+static void test_trace_frames_every_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const rcgc_type *type;
+        size_t var_size; /* rcgc_new_var when not zero */
+        size_t sample;   /* sampled tracing (one byte: every allocation) when not zero */
+    } paths[] = {
+        {&Small, 0, 0},   {&Small, 0, 0},   {&Small, 0, 0}, {&Big, 0, 0},   {&Big, 0, 0},
+        {&Small, 100, 0}, {&Small, 100, 0}, {&Small, 0, 1}, {&Small, 0, 1}, {&Big, 0, 1},
+    };
+    enum { NPATHS = sizeof paths / sizeof paths[0] };
+    rcgc_heap *h = tl_heap_new();
+    rcgc_traceback *ref = NULL;
+    void *objs[NPATHS];
+    unsigned line = 0, call_line = 0;
+    for (size_t i = 0; i < NPATHS; i++) {
+        if (i == 0 || paths[i].sample != paths[i - 1].sample) {
+            rcgc_tracemalloc_stop(h);
+            assert_int_equal(paths[i].sample != 0
+                                 ? rcgc_tracemalloc_start_sampled(h, 8, paths[i].sample)
+                                 : rcgc_tracemalloc_start(h, 8),
+                             0);
+        }
+        const rcgc_type *type = paths[i].type;
+        size_t var = paths[i].var_size;
+        objs[i] = (call_line = __LINE__, trace_test_paths(h, type, var, &line));
+        rcgc_traceback *tb = rcgc_tracemalloc_get_object_traceback(objs[i]);
+        assert_non_null(tb);
+        assert_frame(&tb->frames[0], __FILE__, line);
+        assert_true(tb->nframe >= 2);
+        for (size_t k = 0; k < tb->nframe; k++) {
+            const char *fn = tb->frames[k].function;
+            if (fn != NULL) {
+                assert_null(strstr(fn, "rcgc__"));
+                assert_null(strstr(fn, "new_"));
+            }
+        }
+#if RCGC_HAVE_LIBDW
+        assert_named(tb->frames[0].function, "trace_test_paths");
+        assert_c_frame(&tb->frames[1], exe_has_line_tables(), "test_trace_frames_every_path",
+                       call_line);
+#else
+        (void)call_line;
+#endif
+        if (ref == NULL)
+            ref = tb;
+        else {
+            assert_tracebacks_equal(tb, ref);
+            rcgc_traceback_free(tb);
+        }
+    }
+    rcgc_traceback_free(ref);
+    for (size_t i = 0; i < NPATHS; i++)
+        rcgc_decref(objs[i]);
+    rcgc_tracemalloc_stop(h);
+    tl_check(h);
+    tl_heap_free(h);
+}
+
+#if RCGC_HAVE_LIBDW
 
 static int unloads_of_first(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -1819,6 +1898,7 @@ int main(void)
         cmocka_unit_test(test_trace_object_traceback),
         cmocka_unit_test(test_trace_deep_frames),
         cmocka_unit_test(test_trace_deep_frames_source),
+        cmocka_unit_test(test_trace_frames_every_path),
         cmocka_unit_test(test_trace_statistics_order),
         cmocka_unit_test(test_trace_traceback_order),
         cmocka_unit_test(test_trace_compare_to),

@@ -73,9 +73,9 @@ typedef struct {
  * Frame 0 keeps rcgc_new's file:line and takes only a real name for its function (the
  * debug information's or a symbol, never the offset form); when that function was
  * inlined, the functions it was inlined into follow as frames 1.. The library's own
- * frames are left out: when librcgc is a shared object, every frame in it; linked
- * statically, the frames up to rcgc__new / rcgc__new_var, told apart by address (exact
- * when the program exports those symbols). Without glibc's backtrace and dladdr only
+ * frames are left out, however many the compiler kept and whether librcgc is a shared
+ * object or linked into the program (its allocation path lives in an ELF section of its
+ * own, told apart by address). Without glibc's backtrace and dladdr, or outside ELF, only
  * frame 0 is recorded. nframe is at most the traceback limit; it may be 0 in a loaded
  * snapshot: such a traceback counts as one frame "<unknown>":0. total_nframe is the depth
  * of the stack when the trace was recorded, plus the inlined frames of the addresses

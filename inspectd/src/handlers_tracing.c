@@ -206,14 +206,15 @@ static rcgc_trace_snapshot *take_snapshot(const insp_req *rq, insp_resp *rs)
     return NULL;
 }
 
-/* The size and count of every trace of s. */
+/* The size and count of every trace of s, saturated at UINT64_MAX as libgc's statistics
+ * saturate (sampled estimates may be as large as the sampling mean). */
 static void snapshot_totals(const rcgc_trace_snapshot *s, uint64_t *size, uint64_t *count)
 {
     *size = *count = 0;
     for (size_t i = 0, n = rcgc_trace_snapshot_count(s); i < n; i++) {
         const rcgc_trace *t = rcgc_trace_snapshot_get(s, i);
-        *size += t->size;
-        *count += t->count;
+        *size = *size > UINT64_MAX - t->size ? UINT64_MAX : *size + t->size;
+        *count = *count > UINT64_MAX - t->count ? UINT64_MAX : *count + t->count;
     }
 }
 

@@ -431,6 +431,18 @@ void rcgc__run_callbacks(rcgc_heap *h, int phase, const rcgc_collect_info *info)
 void rcgc__read_environment(rcgc_heap *h);
 void rcgc__hooks_free(rcgc_heap *h, rcgc__hooks *hs);
 
+/* ---- file name patterns (glob.c) ---- */
+
+/* A pattern with the meaning of Python's fnmatch.fnmatch on POSIX, compiled. */
+typedef struct rcgc__glob rcgc__glob;
+/* The bytes rcgc__glob_compile needs for pattern; 0 when that does not fit in a size_t. */
+size_t rcgc__glob_size(const char *pattern);
+/* Compiles pattern into mem (rcgc__glob_size bytes, aligned as malloc aligns); cannot
+ * fail. The result lives in mem and borrows nothing from pattern. */
+rcgc__glob *rcgc__glob_compile(const char *pattern, void *mem);
+/* Whether the whole of name matches. */
+bool rcgc__glob_match(const rcgc__glob *g, const char *name);
+
 /* ---- allocation tracing (trace.c) ---- */
 
 /* Marks every function that can be on the C stack between the caller of rcgc_new (or

@@ -13,7 +13,6 @@
 #include <rcgc/tracemalloc.h>
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -1558,40 +1557,68 @@ void rcgc_traceback_free(rcgc_traceback *tb)
 
 /* ---- filters ---- */
 
-static bool frame_matches(const rcgc_trace_filter *f, const rcgc_trace_frame *fr)
+static bool frame_matches(const rcgc_trace_filter *f, const rcgc__glob *g,
+                          const rcgc_trace_frame *fr)
 {
-    if (fnmatch(f->filename_pattern, fr->file, FNM_NOESCAPE) != 0)
+    if (!rcgc__glob_match(g, fr->file))
         return false;
     return f->lineno == 0 || f->lineno == fr->line;
 }
 
 /* Filter._match: whether the trace passes this filter (for an exclusive filter: whether
  * it does not match). */
-static bool filter_passes(const rcgc_trace_filter *f, const rcgc_traceback *tb)
+static bool filter_passes(const rcgc_trace_filter *f, const rcgc__glob *g,
+                          const rcgc_traceback *tb)
 {
     size_t n;
     const rcgc_trace_frame *fr = frames_of(tb, &n);
     if (!f->all_frames)
-        return frame_matches(f, &fr[0]) == f->inclusive;
+        return frame_matches(f, g, &fr[0]) == f->inclusive;
     for (size_t i = 0; i < n; i++)
-        if (frame_matches(f, &fr[i]))
+        if (frame_matches(f, g, &fr[i]))
             return f->inclusive;
     return !f->inclusive;
 }
 
-static bool trace_kept(const rcgc_trace_filter *filters, size_t n, const rcgc_traceback *tb)
+static bool trace_kept(const rcgc_trace_filter *filters, rcgc__glob *const *globs, size_t n,
+                       const rcgc_traceback *tb)
 {
     bool any_inclusive = false, included = false;
     for (size_t i = 0; i < n; i++) {
         if (filters[i].inclusive) {
             any_inclusive = true;
-            if (!included && filter_passes(&filters[i], tb))
+            if (!included && filter_passes(&filters[i], globs[i], tb))
                 included = true;
-        } else if (!filter_passes(&filters[i], tb)) {
+        } else if (!filter_passes(&filters[i], globs[i], tb)) {
             return false;
         }
     }
     return !any_inclusive || included;
+}
+
+/* The patterns of filters[0..n) compiled, in one block of *bytes from a (the pointers
+ * first); NULL out of memory. */
+static rcgc__glob **globs_compile(const rcgc_allocator *a, const rcgc_trace_filter *filters,
+                                  size_t n, size_t *bytes)
+{
+    size_t total = ALIGN_UP(n * sizeof(rcgc__glob *), MAX_ALIGN);
+    for (size_t i = 0; i < n; i++) {
+        size_t g = rcgc__glob_size(filters[i].filename_pattern);
+        if (g == 0 || g > SIZE_MAX - MAX_ALIGN || total > SIZE_MAX - ALIGN_UP(g, MAX_ALIGN))
+            return NULL;
+        total += ALIGN_UP(g, MAX_ALIGN);
+    }
+    char *block = a_malloc(a, total);
+    if (block == NULL)
+        return NULL;
+    rcgc__glob **globs = (rcgc__glob **)(void *)block;
+    size_t at = ALIGN_UP(n * sizeof(rcgc__glob *), MAX_ALIGN);
+    for (size_t i = 0; i < n; i++) {
+        globs[i] = rcgc__glob_compile(filters[i].filename_pattern, block + at);
+        at += ALIGN_UP(rcgc__glob_size(filters[i].filename_pattern), MAX_ALIGN);
+    }
+    *bytes = total;
+    return globs;
 }
 
 rcgc_trace_snapshot *rcgc_trace_snapshot_filter(const rcgc_trace_snapshot *s,
@@ -1606,6 +1633,12 @@ rcgc_trace_snapshot *rcgc_trace_snapshot_filter(const rcgc_trace_snapshot *s,
         set_err(err, RCGC_EINVAL);
         return NULL;
     }
+    size_t gbytes = 0;
+    rcgc__glob **globs = n > 0 ? globs_compile(&s->ar.a, filters, n, &gbytes) : NULL;
+    if (n > 0 && globs == NULL) {
+        set_err(err, RCGC_ENOMEM);
+        return NULL;
+    }
     builder b;
     builder_init(&b, &s->ar.a);
     rcgc_trace *v = NULL;
@@ -1614,7 +1647,7 @@ rcgc_trace_snapshot *rcgc_trace_snapshot_filter(const rcgc_trace_snapshot *s,
         goto nomem;
     for (size_t i = 0; i < s->n; i++) {
         const rcgc_trace *tr = &s->traces[i];
-        if (n > 0 && !trace_kept(filters, n, tr->traceback))
+        if (n > 0 && !trace_kept(filters, globs, n, tr->traceback))
             continue;
         v[vn] = *tr;
         v[vn].traceback = intern_tb(&b, tr->traceback->frames, tr->traceback->nframe,
@@ -1623,11 +1656,13 @@ rcgc_trace_snapshot *rcgc_trace_snapshot_filter(const rcgc_trace_snapshot *s,
             goto nomem;
         vn++;
     }
+    a_free(&s->ar.a, globs, gbytes);
     rcgc_trace_snapshot *out = snapshot_finish(&b, v, vcap, vn, s->limit, s->sample_bytes);
     if (out == NULL)
         set_err(err, RCGC_ENOMEM);
     return out;
 nomem:
+    a_free(&s->ar.a, globs, gbytes);
     a_free(&b.ar.a, v, vcap * sizeof *v);
     builder_abort(&b);
     set_err(err, RCGC_ENOMEM);
@@ -1705,6 +1740,22 @@ static int diff_cmp_desc(const void *pa, const void *pb)
     return -c;
 }
 
+/* a + b, or SIZE_MAX where that does not fit: statistics of huge sampled estimates or of
+ * a crafted file stop at the top instead of wrapping around. */
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/* now - before as a signed change, saturated at +-INT64_MAX (never INT64_MIN, so that
+ * its magnitude is always an int64_t too). */
+static int64_t diff_sat(size_t now, size_t before)
+{
+    size_t d = now >= before ? now - before : before - now;
+    int64_t m = d > (size_t)INT64_MAX ? INT64_MAX : (int64_t)d;
+    return now >= before ? m : -m;
+}
+
 typedef struct statvec {
     rcgc_trace_stat *items;
     size_t len, cap;
@@ -1726,8 +1777,8 @@ static int stat_add(builder *b, statvec *v, int which, const rcgc_traceback *key
         v->len++;
     }
     rcgc_trace_stat *st = &v->items[hd->tag[which]];
-    st->size += tr->size;
-    st->count += tr->count;
+    st->size = add_sat(st->size, tr->size);
+    st->count = add_sat(st->count, tr->count);
     return 0;
 }
 
@@ -1860,8 +1911,8 @@ int rcgc_trace_snapshot_compare_to(const rcgc_trace_snapshot *s, const rcgc_trac
             d[dn].traceback = st->traceback;
             d[dn].size = st->size;
             d[dn].count = st->count;
-            d[dn].size_diff = (int64_t)st->size - (int64_t)osize;
-            d[dn].count_diff = (int64_t)st->count - (int64_t)ocount;
+            d[dn].size_diff = diff_sat(st->size, osize);
+            d[dn].count_diff = diff_sat(st->count, ocount);
             dn++;
         }
         for (size_t j = 0; j < vo.len; j++) {
@@ -1871,8 +1922,8 @@ int rcgc_trace_snapshot_compare_to(const rcgc_trace_snapshot *s, const rcgc_trac
             d[dn].traceback = st->traceback;
             d[dn].size = 0;
             d[dn].count = 0;
-            d[dn].size_diff = -(int64_t)st->size;
-            d[dn].count_diff = -(int64_t)st->count;
+            d[dn].size_diff = diff_sat(0, st->size);
+            d[dn].count_diff = diff_sat(0, st->count);
             dn++;
         }
     }

@@ -355,17 +355,23 @@ static const ctrace crafted[] = {
 };
 #define NCRAFTED (sizeof crafted / sizeof crafted[0])
 
-static rcgc_trace_snapshot *load_crafted(void)
+/* Loads a snapshot of crafted traces. */
+static rcgc_trace_snapshot *load_traces(const ctrace *t, size_t n)
 {
     char path[64];
     temp_path(path, sizeof path);
-    write_crafted(path, 3, 0, NCRAFTED, crafted, NCRAFTED);
+    write_crafted(path, 3, 0, n, t, n);
     int err = 1;
     rcgc_trace_snapshot *s = rcgc_trace_snapshot_load(path, &err);
     unlink(path);
     assert_non_null(s);
     assert_int_equal(err, 0);
     return s;
+}
+
+static rcgc_trace_snapshot *load_crafted(void)
+{
+    return load_traces(crafted, NCRAFTED);
 }
 
 /* ---- calls and their errors ---- */
@@ -1055,7 +1061,156 @@ static void test_trace_compare_to(void **state)
     tl_heap_free(h);
 }
 
+static const rcgc_trace_stat_diff *diff_of(const rcgc_trace_stat_diff *d, size_t n,
+                                           const char *file)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(d[i].traceback->frames[0].file, file) == 0)
+            return &d[i];
+    }
+    fail_msg("no diff for %s", file);
+    return NULL;
+}
+
+/* Sizes and counts near the top of size_t (a crafted file, or sampled estimates with a
+ * mean as large as memory) saturate: sums stop at SIZE_MAX, differences at +-INT64_MAX,
+ * with the sign of the change; none wraps around. */
+static void test_trace_compare_huge(void **state)
+{
+    (void)state;
+    const uint64_t half = (uint64_t)1 << 63, top = UINT64_MAX;
+    const ctrace now[] = {
+        {half, half, 1, 1, {{"a.c", 1, NULL}}}, /* a.c sums to 2^64: SIZE_MAX */
+        {half, half, 1, 1, {{"a.c", 1, NULL}}},
+        {1, 1, 1, 1, {{"c.c", 1, NULL}}},
+        {half - 1, 3, 1, 1, {{"e.c", 1, NULL}}}, /* INT64_MAX - 1 more: exact */
+    };
+    const ctrace before[] = {
+        {1, 1, 1, 1, {{"a.c", 1, NULL}}},
+        {half + 5, half + 5, 1, 1, {{"b.c", 1, NULL}}}, /* only before */
+        {top, top, 1, 1, {{"c.c", 1, NULL}}},
+        {1, 1, 1, 1, {{"e.c", 1, NULL}}},
+    };
+    rcgc_trace_snapshot *cur = load_traces(now, sizeof now / sizeof now[0]);
+    rcgc_trace_snapshot *old = load_traces(before, sizeof before / sizeof before[0]);
+    size_t n = 0;
+    rcgc_trace_stat *st = stats(cur, RCGC_TRACE_KEY_FILENAME, false, &n);
+    assert_int_equal(n, 3);
+    assert_stat(&st[0], "a.c", 0, SIZE_MAX, SIZE_MAX);
+    rcgc_trace_stats_free(st, n);
+    rcgc_trace_stat_diff *d = NULL;
+    assert_int_equal(
+        rcgc_trace_snapshot_compare_to(cur, old, RCGC_TRACE_KEY_FILENAME, false, &d, &n), 0);
+    assert_int_equal(n, 4);
+    assert_diff(diff_of(d, n, "a.c"), "a.c", SIZE_MAX, INT64_MAX, SIZE_MAX, INT64_MAX);
+    assert_diff(diff_of(d, n, "b.c"), "b.c", 0, -INT64_MAX, 0, -INT64_MAX);
+    assert_diff(diff_of(d, n, "c.c"), "c.c", 1, -INT64_MAX, 1, -INT64_MAX);
+    assert_diff(diff_of(d, n, "e.c"), "e.c", half - 1, INT64_MAX - 1, 3, 2);
+    for (size_t i = 1; i < n; i++) /* by |size_diff|, the largest first */
+        assert_true(llabs(d[i - 1].size_diff) >= llabs(d[i].size_diff));
+    char text[160];
+    rcgc_trace_stat_diff_format(text, sizeof text, diff_of(d, n, "b.c"));
+    assert_string_equal(text, "b.c:0: size=0 B (-8388608 TiB), count=0 (-9223372036854775807)");
+    rcgc_trace_stats_free(d, n);
+    rcgc_trace_snapshot_free(old);
+    rcgc_trace_snapshot_free(cur);
+}
+
 /* ---- filters ---- */
+
+/* Patterns mean what Python's fnmatch.fnmatch makes of them on POSIX, not glibc's fnmatch:
+ * '^' first in a set is itself ('!' negates), no POSIX classes, a range with reversed
+ * ends is dropped, '?' takes one code point (UTF-8, an invalid byte being one code point
+ * of its own, as os.fsdecode reads it), a backslash is itself, a '[' without ']' is
+ * itself. The table is fnmatch.fnmatch(name, pattern) for every pair, from CPython 3.11:
+ * matches[i] is '1' when names[i] matches. */
+static void test_trace_filter_patterns(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "^",     "a",   "b",   "e",    "d",        "-",        "!",   "]",    "+",       "0",
+        "&",     "B",   "z",   "m",    "\xc3\xa9", "\xc3\xaa", "\\",  "[",    "a]",      ":]",
+        "a\\b",  "a[b", "[!]", "[]",   "a/b/c",    "x.c",      "x.h", "x\ny", "lib/x.c", "abc",
+        "aXbYc", "ab",  "xay", "\xff", "x",        "y",        "f",   "g",    "c"};
+    static const struct {
+        const char *pattern, *matches;
+    } cases[] = {
+        {"[^a]", "110000000000000000000000000000000000000"},
+        {"[!a]", "101111111111111111000000000000000111111"},
+        {"[[:alpha:]]", "000000000000000000110001000000000000000"},
+        {"?", "111111111111111111000000000000000111111"},
+        {"??", "000000000000000000110001000000010000000"},
+        {"[z-a]", "000000000000000000000000000000000000000"},
+        {"[!z-a]", "111111111111111111000000000000000111111"},
+        {"[a-]", "010001000000000000000000000000000000000"},
+        {"[a-c-e]", "011101000000000000000000000000000000001"},
+        {"a\\b", "000000000000000000001000000000000000000"},
+        {"[\\]", "000000000000000010000000000000000000000"},
+        {"[", "000000000000000001000000000000000000000"},
+        {"a[b", "000000000000000000000100000000000000000"},
+        {"*c", "000000000000000000000000110011100000001"},
+        {"*", "111111111111111111111111111111111111111"},
+        {"[]]", "000000010000000000000000000000000000000"},
+        {"[!]]", "111111101111111111000000000000000111111"},
+        {"[]-a]", "110000010000000000000000000000000000000"},
+        {"[a--]", "000000000000000000000000000000000000000"},
+        {"[--a]", "110001010101000011000000000000000000000"},
+        {"[%--]", "000001001010000000000000000000000000000"},
+        {"[\xc3\xa9-\xc3\xab]", "000000000000001100000000000000000000000"},
+        {"[!\xc3\xa9]", "111111111111110111000000000000000111111"},
+        {"[&&a]", "010000000010000000000000000000000000000"},
+        {"[a-c]", "011000000000000000000000000000000000001"},
+        {"*.[ch]", "000000000000000000000000011010000000000"},
+        {"[!!]", "111111011111111111000000000000000111111"},
+        {"[!]", "000000000000000000000010000000000000000"},
+        {"[]", "000000000000000000000001000000000000000"},
+        {"[b-az-a]", "000000000000000000000000000000000000000"},
+        {"[a-cz-a]", "011000000000000000000000000000000000001"},
+        {"*/*.c", "000000000000000000000000000010000000000"},
+        {"a*b*c", "000000000000000000000000100001100000000"},
+        {"*a*", "010000000000000000101100100001111000000"},
+        {"[!a-c]*", "100111111111111111010011011110001111110"},
+        {"\xc3\xbf", "000000000000000000000000000000000000000"},
+        {"\xff", "000000000000000000000000000000000100000"},
+        {"[b-a!x]", "111111111111111111000000000000000101111"},
+        {"[!-a]", "101110111111111111000000000000000111111"},
+        {"", "000000000000000000000000000000000000000"},
+        {"[a-c-e-g]", "011101000000000000000000000000000000111"},
+        {"[c-a-e]", "000101000000000000000000000000000000000"},
+        {"**a*?", "000000000000000000101100100001111000000"},
+    };
+    enum { NNAMES = sizeof names / sizeof names[0] };
+    ctrace t[NNAMES];
+    for (size_t i = 0; i < NNAMES; i++)
+        t[i] = (ctrace){1, 1, 1, 1, {{names[i], 1, NULL}}};
+    rcgc_trace_snapshot *s = load_traces(t, NNAMES);
+    assert_int_equal(rcgc_trace_snapshot_count(s), NNAMES);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        assert_int_equal(strlen(cases[c].matches), NNAMES);
+        for (int inclusive = 0; inclusive < 2; inclusive++) {
+            rcgc_trace_filter f = {inclusive != 0, cases[c].pattern, 0, false};
+            int err = 1;
+            rcgc_trace_snapshot *out = rcgc_trace_snapshot_filter(s, &f, 1, &err);
+            assert_non_null(out);
+            assert_int_equal(err, 0);
+            char got[NNAMES + 1];
+            memset(got, inclusive ? '0' : '1', NNAMES);
+            got[NNAMES] = 0;
+            for (size_t k = 0; k < rcgc_trace_snapshot_count(out); k++) {
+                const char *file = rcgc_trace_snapshot_get(out, k)->traceback->frames[0].file;
+                for (size_t i = 0; i < NNAMES; i++)
+                    if (strcmp(file, names[i]) == 0)
+                        got[i] = inclusive ? '1' : '0';
+            }
+            if (strcmp(got, cases[c].matches) != 0)
+                fail_msg("pattern \"%s\" (%s): matched %s, fnmatch matches %s",
+                         cases[c].pattern, inclusive ? "include" : "exclude", got,
+                         cases[c].matches);
+            rcgc_trace_snapshot_free(out);
+        }
+    }
+    rcgc_trace_snapshot_free(s);
+}
 
 static void test_trace_filters(void **state)
 {
@@ -1902,7 +2057,9 @@ int main(void)
         cmocka_unit_test(test_trace_statistics_order),
         cmocka_unit_test(test_trace_traceback_order),
         cmocka_unit_test(test_trace_compare_to),
+        cmocka_unit_test(test_trace_compare_huge),
         cmocka_unit_test(test_trace_filters),
+        cmocka_unit_test(test_trace_filter_patterns),
         cmocka_unit_test(test_trace_dump_load),
         cmocka_unit_test(test_trace_load_hostile),
         cmocka_unit_test(test_trace_sampled_estimates),

@@ -216,10 +216,14 @@ RCGC_API const rcgc_trace *rcgc_trace_snapshot_get(const rcgc_trace_snapshot *s,
 RCGC_API int rcgc_trace_snapshot_traceback_limit(const rcgc_trace_snapshot *s);
 RCGC_API size_t rcgc_trace_snapshot_sample_bytes(const rcgc_trace_snapshot *s);
 
-/* tracemalloc.Filter: a frame matches when fnmatch(filename_pattern, file) does (no
- * flags: '*' also matches '/', a backslash is an ordinary character, as Python's fnmatch
- * on POSIX) and lineno is 0 or equals the frame's line. Only the most recent frame is
- * tested, or every frame with all_frames (any match counts). */
+/* tracemalloc.Filter: a frame matches when its whole file name matches filename_pattern
+ * as Python's fnmatch.fnmatch reads it on POSIX (not as glibc's fnmatch does), and lineno
+ * is 0 or equals the frame's line. In a pattern '*' matches any run ('/' too), '?' one
+ * character, "[...]" one of a set: "a-z" a range (dropped when its ends are reversed), a
+ * leading '!' negates, a leading '^' is itself, no POSIX classes; a '[' without its ']'
+ * and a backslash are themselves. Characters are code points of UTF-8, an invalid byte
+ * counting as one (os.fsdecode's surrogateescape). Only the most recent frame is tested,
+ * or every frame with all_frames (any match counts). */
 typedef struct {
     bool inclusive;               /* true: keep matching traces; false: drop them */
     const char *filename_pattern; /* borrowed for the call */
@@ -253,14 +257,14 @@ typedef struct {
 typedef struct {
     const rcgc_traceback *traceback; /* owned by the array */
     size_t size, count;              /* in the newer snapshot (0: only in the older) */
-    int64_t size_diff, count_diff;   /* newer minus older */
+    int64_t size_diff, count_diff;   /* newer minus older, saturated at +-INT64_MAX */
 } rcgc_trace_stat_diff;
 
 /* Snapshot.statistics(key, cumulative): one entry per key, with the summed size and
- * count of the traces that have it, sorted by (size, count, traceback) descending;
- * tracebacks compare as CPython's, frame by frame from the oldest, by (file, line) and
- * then function. cumulative counts a trace once for each of its frames (so a function
- * that recurses counts more than once, as in CPython); only for FILENAME and LINENO.
+ * count of the traces that have it (sums saturate at SIZE_MAX), sorted by (size, count,
+ * traceback) descending; tracebacks compare as CPython's, frame by frame from the oldest, by
+ * (file, line) and then function. cumulative counts a trace once for each of its frames (so a
+ * function that recurses counts more than once, as in CPython); only for FILENAME and LINENO.
  * Returns: 0 with *out a new array of *n entries (NULL when *n is 0). Errors: RCGC_EINVAL
  * (NULL argument, unknown key, cumulative with RCGC_TRACE_KEY_TRACEBACK), RCGC_ENOMEM;
  * *out = NULL and *n = 0 then. Ownership: new; release with rcgc_trace_stats_free; it is

@@ -338,10 +338,10 @@ RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_slow(rcgc__site *s)
  * collection due, nobody waiting at the safepoint, no sample due. It zeroes the whole
  * block past the header (the payload rounded up to its size class). Anything else takes
  * object_new, which handles every case. Everything it needs comes from s, so that no
- * argument of rcgc__new stays live. Instantiated twice (tracing off, tracing on) so that
- * the common one holds fewer values. */
+ * argument of rcgc__new stays live. Instantiated once per tracing mode (a constant here),
+ * so that the common copy holds fewer values and each runs straight through. */
 __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, rcgc__site *s,
-                                                                 bool tracing)
+                                                                 int mode)
 {
     rcgc__olist *l = s->fast_olist;
     uint32_t len = l->len;
@@ -358,8 +358,7 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
     /* Last of the checks: object_new charges the bytes itself, so a path that falls
      * back to it must not have charged them already (the allocation would count twice
      * toward the next sample). */
-    if (tracing && h->trace_mode == RCGC__TRACE_SAMPLED &&
-        (h->trace_left -= (int64_t)s->fast_bytes) < 0)
+    if (mode == RCGC__TRACE_SAMPLED && (h->trace_left -= (int64_t)s->fast_bytes) < 0)
         return new_slow(s);
     rcgc_head *hd = rcgc__pool_alloc_from(&h->pools, p, c);
     void *obj = hd + 1;
@@ -377,18 +376,23 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
     h->count[0] += s->container;
     if (RCGC_UNLIKELY(!zero_inline(obj, s->fast_zero)))
         return new_finish(h, s, obj);
-    if (tracing && h->trace_mode == RCGC__TRACE_EXACT)
+    if (mode == RCGC__TRACE_EXACT)
         return new_traced(h, s, obj);
     return obj;
 }
 RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast(rcgc_heap *h, rcgc__site *s)
 {
-    return new_fast_body(h, s, false);
+    return new_fast_body(h, s, RCGC__TRACE_OFF);
 }
-RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast_tracing(rcgc_heap *h,
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast_sampled(rcgc_heap *h,
                                                                          rcgc__site *s)
 {
-    return new_fast_body(h, s, true);
+    return new_fast_body(h, s, RCGC__TRACE_SAMPLED);
+}
+RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_fast_exact(rcgc_heap *h,
+                                                                       rcgc__site *s)
+{
+    return new_fast_body(h, s, RCGC__TRACE_EXACT);
 }
 #endif
 
@@ -398,9 +402,12 @@ RCGC__ALLOC_PATH void *rcgc__new(rcgc_heap *h, const rcgc_type *type, const char
 #ifndef RCGC_GC_STRESS
     rcgc__site *s = RCGC_LIKELY(h != NULL) ? h->site_last : NULL;
     if (RCGC_LIKELY(s != NULL && s->type == type && s->line == line && s->file == file &&
-                    s->fast_class != 0))
-        return RCGC_LIKELY(h->trace_mode == RCGC__TRACE_OFF) ? new_fast(h, s)
-                                                             : new_fast_tracing(h, s);
+                    s->fast_class != 0)) {
+        if (RCGC_LIKELY(h->trace_mode == RCGC__TRACE_OFF))
+            return new_fast(h, s);
+        return h->trace_mode == RCGC__TRACE_SAMPLED ? new_fast_sampled(h, s)
+                                                    : new_fast_exact(h, s);
+    }
 #endif
     return object_new(h, type, type != NULL ? type->size : 0, file, line);
 }

@@ -1108,6 +1108,24 @@ static bool call_site(Dwarf_Die *cu, Dwarf_Die *die, const char **source, unsign
     return *source != NULL && (*source)[0] != '\0';
 }
 
+/* The compilation unit around addr in mod, with its bias. libdw finds it by the module's
+ * .debug_aranges, which clang leaves out unless asked (-gdwarf-aranges); without them,
+ * by the address ranges of each unit in turn. NULL when no unit holds addr. */
+static Dwarf_Die *unit_of(Dwfl_Module *mod, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
+    if (cu != NULL)
+        return cu;
+    Dwarf_Addr b = 0;
+    for (cu = dwfl_module_nextcu(mod, NULL, &b); cu != NULL;
+         cu = dwfl_module_nextcu(mod, cu, &b))
+        if (dwarf_haspc(cu, addr - b) == 1) {
+            *bias = b;
+            return cu;
+        }
+    return NULL;
+}
+
 /* Adds what the debug information knows of the call at addr to *out (as eu-addr2line
  * -i): the innermost function around it (an inlined function's own name, a clone's
  * original name) with the source line of the call, then each function it was inlined
@@ -1122,15 +1140,16 @@ static void dwarf_resolve(symbolizer *sy, uintptr_t addr, sym *out)
     if (mod == NULL)
         return;
     symlevel *lv = out->level;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = unit_of(mod, (Dwarf_Addr)addr, &bias);
+    Dwarf_Line *l = cu != NULL ? dwarf_getsrc_die(cu, (Dwarf_Addr)addr - bias) : NULL;
     int line = 0;
-    Dwfl_Line *l = dwfl_module_getsrc(mod, (Dwarf_Addr)addr);
-    const char *src = l != NULL ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
+    const char *src =
+        l != NULL && dwarf_lineno(l, &line) == 0 ? dwarf_linesrc(l, NULL, NULL) : NULL;
     if (src != NULL && src[0] != '\0' && line > 0) {
         lv[0].source = src;
         lv[0].line = (unsigned)line;
     }
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, (Dwarf_Addr)addr, &bias);
     Dwarf_Die *scopes = NULL; /* set (malloc'ed by libdw) only when n > 0 */
     int n = cu != NULL ? dwarf_getscopes(cu, (Dwarf_Addr)addr - bias, &scopes) : 0;
     if (n > 0) { /* the concrete scopes around the innermost one (eu-addr2line's way) */

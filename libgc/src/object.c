@@ -436,6 +436,7 @@ static inline void object_free(rcgc_heap *h, void *obj)
 #if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
     memset(start, 0xdb, bytes); /* a use after free reads a recognisable pattern */
 #endif
+    rcgc__head(obj)->rcgc__refcnt = 0; /* a decref of the freed object is reported */
     block_free(h, start, bytes);
 }
 
@@ -655,6 +656,7 @@ static inline void die_fast(rcgc_heap *h, rcgc__site *s, rcgc_head *hd)
         rcgc__trace_free(h, obj, s->fast_bytes);
 #if defined(RCGC_DEBUG_INVARIANTS) || !defined(NDEBUG)
     memset(hd, 0xdb, s->fast_bytes);
+    hd->rcgc__refcnt = 0; /* as rcgc__decref_slow left it: a decref of it is reported */
 #endif
     rcgc__pool_free(h, &h->pools, hd);
     if (RCGC_UNLIKELY(h->trash_len > 0) && h->dealloc_depth == 0) {
@@ -667,13 +669,15 @@ static inline void die_fast(rcgc_heap *h, rcgc__site *s, rcgc_head *hd)
 void rcgc__decref_slow(void *obj)
 {
     rcgc_head *hd = rcgc__head(obj);
+    if (RCGC_UNLIKELY(hd->rcgc__refcnt == 0)) {
+        /* released once too often: the object is dying or freed, and a freed block's
+         * first word is a free-list link, not its site: no heap to tell, no type */
+        rcgc__panic(NULL, "decref of an object whose refcount is 0 (%p): freed, or dying", obj);
+        return;
+    }
     uintptr_t info = hd->rcgc__info;
     rcgc__site *s = (rcgc__site *)(info & ~(uintptr_t)RCGC__INFO_FLAGS);
     rcgc_heap *h = s->heap;
-    if (RCGC_UNLIKELY(hd->rcgc__refcnt == 0)) {
-        rcgc__panic(h, "decref of an object whose refcount is 0 (<%s %p>)", s->type->name, obj);
-        return;
-    }
     hd->rcgc__refcnt = 0;
     unsigned list = (unsigned)(info & RCGC__LIST_MASK);
     if (RCGC_LIKELY(s->plain && !(info & (RCGC__F_WEAKREFS | RCGC__F_VARSIZE)) &&

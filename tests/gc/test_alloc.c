@@ -17,6 +17,7 @@
 #include <rcgc/rcgc.h>
 
 #include "fault_alloc.h"
+#include "testlib.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TEST_ASAN 1
@@ -382,6 +383,72 @@ static void test_alloc_poisoned(void **state)
 #endif
 }
 
+/* ---- a reference released once too often ---- */
+
+#ifndef TEST_ASAN
+static int g_panics;
+static char g_panic_msg[256];
+
+static void record_panic(rcgc_heap *h, const char *message, void *arg)
+{
+    (void)h;
+    (void)arg;
+    g_panics++;
+    snprintf(g_panic_msg, sizeof g_panic_msg, "%s", message);
+}
+
+/* Releases obj, freed already, once more: the process-wide panic hook hears of it (the
+ * block keeps a refcount of 0 in its header, even where debug builds fill freed blocks),
+ * and nothing else happens. */
+static void assert_decref_freed_reported(void *obj)
+{
+    g_panics = 0;
+    rcgc_decref(obj);
+    assert_int_equal(g_panics, 1);
+    assert_non_null(strstr(g_panic_msg, "refcount is 0"));
+}
+#endif
+
+/* A decref of an object already freed, from every way an object dies into a pool: the
+ * plain death, a var-size object, a container with a dealloc, a cycle the collector
+ * freed. Not under ASan, which reports the read of the freed block itself (the
+ * allocator's own memory: the pools stay mapped). */
+static void test_alloc_decref_freed(void **state)
+{
+    (void)state;
+#ifdef TEST_ASAN
+    skip(); /* ASan reports this use after free itself (test_alloc_poisoned) */
+#else
+    rcgc_set_panic_hook(record_panic, NULL);
+    rcgc_heap *h = heap();
+    void *o = rcgc_new(h, &leaf48);
+    rcgc_decref(o);
+    assert_decref_freed_reported(o);
+    o = rcgc_new(h, &leaf48); /* the fast path's death */
+    rcgc_decref(o);
+    assert_decref_freed_reported(o);
+    o = rcgc_new_var(h, &leaf16, 100);
+    rcgc_decref(o);
+    assert_decref_freed_reported(o);
+    tl_node *p = tl_new(h, &tl_Node, 1);
+    tl_set_steal(p, 0, rcgc_new(h, &leaf48));
+    rcgc_decref(p);
+    assert_decref_freed_reported(p);
+    tl_node *x = tl_new(h, &tl_Node, 2), *y = tl_new(h, &tl_Node, 3);
+    tl_set(x, 0, y);
+    tl_set(y, 0, x);
+    rcgc_decref(x);
+    rcgc_decref(y);
+    assert_int_equal(rcgc_collect(h, 2), 2);
+    assert_decref_freed_reported(x);
+    assert_decref_freed_reported(y);
+    rcgc_malloc_stats st = stats(h);
+    assert_int_equal(blocks_in_use(&st), 0);
+    rcgc_heap_free(h);
+    rcgc_set_panic_hook(NULL, NULL);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_alloc_arena_faults),
         cmocka_unit_test(test_alloc_disabled),
         cmocka_unit_test(test_alloc_poisoned),
+        cmocka_unit_test(test_alloc_decref_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,6 +190,10 @@ static inline void rcgc_incref(void *obj)
 
 /* Drops one reference; at zero the object dies (finalize, weak references, legacy_del,
  * dealloc, free). Deep chains are freed iteratively (the trashcan).
+ * Errors: a decref of an object whose count is 0 already (one release too many, while it
+ * dies or after it was freed, as long as its pool block was not handed out again) is
+ * reported to the process-wide panic hook (rcgc_set_panic_hook) and does nothing else;
+ * ASan and valgrind builds report the read of the freed block first.
  * Ownership: steals the reference. Thread safety: owner thread. */
 static inline void rcgc_decref(void *obj)
 {

@@ -227,6 +227,19 @@ static inline void zero_payload(void *obj, size_t size)
 
 /* Makes the block at hd a live object of site s with a zeroed payload of size bytes,
  * listed in `list` (room reserved). Counters of var-size objects are the caller's. */
+/* ASan: poisons the n bytes at p (the end of a pool block past its payload, which the
+ * size class rounded up), so that an overflow into them is reported. */
+static inline void poison_slack(void *p, size_t n)
+{
+#ifdef RCGC__ASAN
+    if (n > 0)
+        RCGC__POISON(p, n);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static inline void *object_place(rcgc_heap *h, rcgc__site *s, rcgc_head *hd, unsigned list,
                                  size_t size)
 {
@@ -282,6 +295,8 @@ RCGC__ALLOC_PATH static void *object_new(rcgc_heap *h, const rcgc_type *t, size_
     }
     rcgc_head *hd = (rcgc_head *)(void *)block;
     void *obj = object_place(h, s, hd, list, size);
+    if (bytes <= RCGC__SMALL_MAX && !h->pools.disabled)
+        poison_slack((char *)obj + size, rcgc__class_size(rcgc__size_class(bytes)) - bytes);
     if (var) {
         hd->rcgc__info |= RCGC__F_VARSIZE;
         s->var_live++;
@@ -324,6 +339,7 @@ RCGC__ALLOC_PATH __attribute__((noinline)) static void *new_finish(rcgc_heap *h,
                                                                    void *obj)
 {
     memset(obj, 0, s->fast_zero);
+    poison_slack((char *)obj + s->type->size, s->fast_zero - s->type->size);
     if (h->trace_mode == RCGC__TRACE_EXACT)
         return new_traced(h, s, obj);
     return obj;
@@ -376,6 +392,7 @@ __attribute__((always_inline)) static inline void *new_fast_body(rcgc_heap *h, r
     h->count[0] += s->container;
     if (RCGC_UNLIKELY(!zero_inline(obj, s->fast_zero)))
         return new_finish(h, s, obj);
+    poison_slack((char *)obj + s->type->size, s->fast_zero - s->type->size);
     if (mode == RCGC__TRACE_EXACT)
         return new_traced(h, s, obj);
     return obj;

@@ -449,6 +449,41 @@ static void test_alloc_decref_freed(void **state)
 #endif
 }
 
+/* ASan sees the end of the payload: the bytes a size class rounds a block up by stay
+ * poisoned, on the first object of a site, on the fast path (small and large zeroing),
+ * for var-size objects and after a block is reused by a smaller type. */
+static void test_alloc_slack_poisoned(void **state)
+{
+    (void)state;
+#ifdef TEST_ASAN
+    static const rcgc_type leaf20 = LEAF(20), leaf100 = LEAF(100);
+    rcgc_heap *h = heap();
+    for (int k = 0; k < 3; k++) {        /* object_new, then the fast path twice */
+        char *a = rcgc_new(h, &leaf20);  /* 36 bytes in a 48-byte block */
+        char *b = rcgc_new(h, &leaf100); /* 116 in 128: zeroed out of line */
+        assert_false(__asan_region_is_poisoned(a, 20));
+        assert_true(__asan_address_is_poisoned(a + 20));
+        assert_true(__asan_address_is_poisoned(a + 31));
+        assert_false(__asan_region_is_poisoned(b, 100));
+        assert_true(__asan_address_is_poisoned(b + 100));
+        assert_true(__asan_address_is_poisoned(b + 111));
+        rcgc_decref(a);
+        rcgc_decref(b);
+    }
+    char *v = rcgc_new_var(h, &leaf16, 21); /* 16 + 16 + 21 = 53 bytes in 64 */
+    assert_false(__asan_region_is_poisoned(v, 21));
+    assert_true(__asan_address_is_poisoned(v + 21));
+    assert_true(__asan_address_is_poisoned(v + 23));
+    rcgc_decref(v);
+    char *w = rcgc_new(h, &leaf48); /* a full block: nothing to poison */
+    assert_false(__asan_region_is_poisoned(w, 48));
+    rcgc_decref(w);
+    rcgc_heap_free(h);
+#else
+    skip(); /* only meaningful in the ASan build (CI runs it there) */
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_alloc_disabled),
         cmocka_unit_test(test_alloc_poisoned),
         cmocka_unit_test(test_alloc_decref_freed),
+        cmocka_unit_test(test_alloc_slack_poisoned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,3 +40,16 @@ int rcgc__inspect_owner_call(insp_resp *rs, const char *heap,
 {
     return call(rcgc__heap_call_owner, rs, heap, fn, arg);
 }
+
+static int exists(const rcgc__snapshot *s, void *arg)
+{
+    (void)s, (void)arg;
+    return 0;
+}
+
+int rcgc__inspect_heap_known(insp_resp *rs, const char *heap)
+{
+    if (rcgc__snapshot_read(heap, exists, NULL) == RCGC_ENOENT)
+        return rcgc__reply_error(rs, 404, "heap_not_found", "no heap is called '%s'", heap);
+    return 0;
+}

@@ -147,16 +147,10 @@ static json_t *baseline_json(const insp_baseline *b)
 
 /* ---- GET /v1/heaps/{heap}/baselines ---- */
 
-static int exists(const rcgc__snapshot *s, void *arg)
-{
-    (void)s, (void)arg;
-    return 0;
-}
-
 int rcgc__handle_baselines_get(const insp_req *rq, insp_resp *rs)
 {
-    if (rcgc__snapshot_read(rq->heap, exists, NULL) == RCGC_ENOENT)
-        return rcgc__reply_error(rs, 404, "heap_not_found", "no heap is called '%s'", rq->heap);
+    if (rcgc__inspect_heap_known(rs, rq->heap) != 0)
+        return -1;
     json_t *list = json_array();
     int bad = 0;
     pthread_mutex_lock(&g_lock);

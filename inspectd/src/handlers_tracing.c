@@ -25,8 +25,8 @@
 #define TSNAP_MAX 64
 #define STATS_LIMIT_DEFAULT 50
 #define STATS_LIMIT_MAX 1000
-#define OFFSET_MAX 9007199254740991u /* 2^53 - 1 */
-#define ID_MAX 9007199254740991u
+#define OFFSET_MAX INSP_JSON_INT_MAX
+#define ID_MAX INSP_JSON_INT_MAX
 
 /* ---- JSON pieces ---- */
 
@@ -154,7 +154,7 @@ int rcgc__handle_tracing_post(const insp_req *rq, insp_resp *rs)
                                  "or reset_peak");
     if (rcgc__query_choice(rq, rs, "action", "start stop clear reset_peak", NULL, &action) ||
         rcgc__query_uint(rq, rs, "frames", 1, RCGC_TRACE_MAX_FRAMES, 1, &frames) ||
-        rcgc__query_uint(rq, rs, "sample_bytes", 1, SIZE_MAX, 0, &sample))
+        rcgc__query_uint(rq, rs, "sample_bytes", 1, INSP_JSON_INT_MAX, 0, &sample))
         return -1;
     control_call c = {.frames = (int)frames, .sample_bytes = (size_t)sample};
     c.action = strcmp(action, "start") == 0   ? ACT_START
@@ -326,16 +326,10 @@ static json_t *tsnap_json(const tsnap *t)
     return o;
 }
 
-static int exists(const rcgc__snapshot *s, void *arg)
-{
-    (void)s, (void)arg;
-    return 0;
-}
-
 int rcgc__handle_tracing_snapshots_get(const insp_req *rq, insp_resp *rs)
 {
-    if (rcgc__snapshot_read(rq->heap, exists, NULL) == RCGC_ENOENT)
-        return rcgc__reply_error(rs, 404, "heap_not_found", "no heap is called '%s'", rq->heap);
+    if (rcgc__inspect_heap_known(rs, rq->heap) != 0)
+        return -1;
     json_t *list = json_array();
     pthread_mutex_lock(&g_lock);
     for (size_t i = 0; i < g_n; i++)
@@ -403,6 +397,11 @@ static int parse_filter(insp_resp *rs, const char *name, const char *value, bool
         strspn(colon + 1, "0123456789") == digits) {
         line = (unsigned)strtoul(colon + 1, NULL, 10);
         *colon = '\0';
+        if (line == 0) /* rcgc_trace_filter's 0 means any line */
+            return rcgc__reply_error(rs, 400, "bad_parameter",
+                                     "query parameter '%s': lines start at 1 (leave out "
+                                     "':LINE' to match any line)",
+                                     name);
     }
     if ((*copy)[0] == '\0')
         return rcgc__reply_error(rs, 400, "bad_parameter",
@@ -466,6 +465,8 @@ static int stats_query_parse(const insp_req *rq, insp_resp *rs, stats_query *q)
         }
     }
     if (base != 0) {
+        if (rcgc__inspect_heap_known(rs, rq->heap) != 0)
+            return -1;
         q->base = tsnap_get(rq->heap, base);
         if (q->base == NULL)
             return rcgc__reply_error(rs, 404, "snapshot_not_found",

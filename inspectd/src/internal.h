@@ -35,6 +35,8 @@
 #define INSP_BODY_MAX (16u * 1024) /* larger request bodies get 413 */
 #define INSP_PARAMS_MAX 16         /* more query parameters get 400 */
 #define INSP_CAPTURE_MAX 512       /* longest decoded {heap} / {id} capture */
+/* 2^53 - 1: the largest integer a JSON client keeps exact */
+#define INSP_JSON_INT_MAX 9007199254740991u
 
 #if defined(__GNUC__) || defined(__clang__)
 #define INSP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -315,6 +317,9 @@ int rcgc__inspect_walk(insp_resp *rs, const char *heap, void (*fn)(rcgc_heap *h,
  * rcgc__heap_call_owner, on the owner thread only; a released heap answers 503. */
 int rcgc__inspect_owner_call(insp_resp *rs, const char *heap,
                              void (*fn)(rcgc_heap *h, void *arg), void *arg);
+/* Whether a heap of that name is registered (its published snapshot exists); replies
+ * 404 heap_not_found and returns -1 when not, else returns 0. */
+int rcgc__inspect_heap_known(insp_resp *rs, const char *heap);
 
 /* ---- /proc (proc.c) ---- */
 

@@ -316,6 +316,9 @@ static void test_tracing_not_tracing(void **state)
     expect_error("POST", 409, "not_tracing", T "/tracing/snapshots");
     expect_error("GET", 404, "heap_not_found", "/v1/heaps/no-such-heap/tracing");
     expect_error("GET", 404, "heap_not_found", "/v1/heaps/no-such-heap/tracing/statistics");
+    /* the heap is looked for before the snapshot to compare with */
+    expect_error("GET", 404, "heap_not_found",
+                 "/v1/heaps/no-such-heap/tracing/statistics?base=1");
 }
 
 static void test_tracing_start_stop_clear_peak(void **state)
@@ -346,6 +349,9 @@ static void test_tracing_start_stop_clear_peak(void **state)
     s = POST_OK(T "/tracing?action=stop");
     assert_false(flag(s, "tracing"));
     assert_string_equal(str(s, "mode"), "off");
+    s = POST_OK(T "/tracing?action=start&sample_bytes=9007199254740991"); /* the largest */
+    assert_string_equal(str(s, "sample_bytes"), "9007199254740991");
+    POST_OK(T "/tracing?action=stop");
     s = POST_OK(T "/tracing?action=start&frames=2&sample_bytes=4096");
     assert_string_equal(str(s, "mode"), "sampled");
     assert_string_equal(str(s, "sample_bytes"), "4096");
@@ -361,9 +367,17 @@ static void test_tracing_bad_parameters(void **state)
 {
     (void)state;
     static const char *const posts[] = {
-        "action=banana",         "action=start&frames=0",       "action=start&frames=65536",
-        "action=start&frames=x", "action=start&sample_bytes=0", "action=start&sample_bytes=abc",
-        "action=stop&frames=2",  "action=clear&sample_bytes=8",
+        "action=banana",
+        "action=start&frames=0",
+        "action=start&frames=65536",
+        "action=start&frames=x",
+        "action=start&sample_bytes=0",
+        "action=start&sample_bytes=abc",
+        "action=stop&frames=2",
+        "action=clear&sample_bytes=8",
+        /* the protocol's range ends at 2^53 - 1, the largest integer JSON keeps exact */
+        "action=start&sample_bytes=9007199254740992",
+        "action=start&sample_bytes=9999999999999999999",
     };
     expect_error("POST", 400, "missing_parameter", T "/tracing");
     for (size_t i = 0; i < sizeof posts / sizeof posts[0]; i++)
@@ -371,17 +385,12 @@ static void test_tracing_bad_parameters(void **state)
     expect_error("POST", 400, "unknown_parameter", T "/tracing?action=start&frame=2");
     start_exact(1);
     static const char *const stats[] = {
-        "key=line",
-        "cumulative=yes",
-        "limit=0",
-        "limit=1001",
-        "offset=-1",
-        "base=0",
-        "base=abc",
-        "include=",
-        "include=:12",
-        "exclude=",
-        "key=traceback&cumulative=true",
+        "key=line",    "cumulative=yes",
+        "limit=0",     "limit=1001",
+        "offset=-1",   "base=0",
+        "base=abc",    "include=",
+        "include=:12", "include=*.c:0", /* lines start at 1; without ':LINE' any line matches */
+        "exclude=",    "key=traceback&cumulative=true",
     };
     for (size_t i = 0; i < sizeof stats / sizeof stats[0]; i++)
         expect_error("GET", 400, "bad_parameter", T "/tracing/statistics?%s", stats[i]);

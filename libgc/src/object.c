@@ -225,8 +225,6 @@ static inline void zero_payload(void *obj, size_t size)
     }
 }
 
-/* Makes the block at hd a live object of site s with a zeroed payload of size bytes,
- * listed in `list` (room reserved). Counters of var-size objects are the caller's. */
 /* ASan: poisons the n bytes at p (the end of a pool block past its payload, which the
  * size class rounded up), so that an overflow into them is reported. */
 static inline void poison_slack(void *p, size_t n)
@@ -240,6 +238,8 @@ static inline void poison_slack(void *p, size_t n)
 #endif
 }
 
+/* Makes the block at hd a live object of site s with a zeroed payload of size bytes,
+ * listed in `list` (room reserved). Counters of var-size objects are the caller's. */
 static inline void *object_place(rcgc_heap *h, rcgc__site *s, rcgc_head *hd, unsigned list,
                                  size_t size)
 {
